@@ -1,0 +1,32 @@
+"""The FastAPI application: routes, error table, the web pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.errors import install_error_handlers
+from api.routes import areas, health, imports
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Wangge 网格",
+        version="0.1.0",
+        description="GIS service for grid-based community epidemic control.",
+    )
+    install_error_handlers(app)
+    for module in (health, areas, imports):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
+    return app

@@ -1,0 +1,203 @@
+"""The ``wangge`` command line: a thin adapter over ``db`` and ``geo``.
+
+Errors leave as one plain sentence on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from db.settings import DatabaseSettings
+from geo.errors import WanggeError
+
+app = typer.Typer(
+    help="Wangge 网格: GIS for grid-based community epidemic control.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The embedded PostgreSQL + PostGIS cluster.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _fail(message: str, *, code: int = 1) -> None:
+    typer.echo(f"wangge: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _db_url(*, start: bool = True) -> str:
+    from db.engine import database_url
+
+    return database_url(DatabaseSettings(), start_embedded=start)
+
+
+# --- wangge db ---------------------------------------------------------------
+def _cluster():  # type: ignore[no-untyped-def]
+    from db.engine import embedded_cluster
+
+    settings = DatabaseSettings()
+    if settings.database_url:
+        _fail("DATABASE_URL is set: Wangge uses that server and manages no cluster of its own")
+    return embedded_cluster(settings)
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Create (the first time) and start the embedded cluster."""
+    cluster = _cluster()
+    cluster.start()
+    typer.echo(f"running: {cluster.data_dir}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded cluster; its data stays in the data directory."""
+    cluster = _cluster()
+    cluster.stop()
+    typer.echo(f"stopped: {cluster.data_dir}")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the embedded cluster is missing, stopped or running (exit 0 only if running)."""
+    settings = DatabaseSettings()
+    if settings.database_url:
+        typer.echo("external: DATABASE_URL is set")
+        return
+    cluster = _cluster()
+    state = cluster.state()
+    typer.echo(f"{state.value}: {cluster.data_dir}")
+    if state.value != "running":
+        raise typer.Exit(3)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL every command uses."""
+    typer.echo(_db_url(start=False))
+
+
+# --- schema --------------------------------------------------------------------
+@app.command("migrate")
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision (default: head)")] = "head",
+    down: Annotated[bool, typer.Option("--down", help="Downgrade to REVISION instead")] = False,
+) -> None:
+    """Bring the schema to REVISION with Alembic (upgrade, or --down to downgrade)."""
+    from db import migrate as migrations
+
+    url = _db_url()
+    if down:
+        migrations.downgrade(url, revision=revision)
+    else:
+        migrations.upgrade(url, revision=revision)
+    from db.engine import engine_for
+
+    typer.echo(f"schema at {migrations.current_revision(engine_for(url)) or 'base'}")
+
+
+# --- boundaries ------------------------------------------------------------------
+@app.command("load-boundaries")
+def load_boundaries(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, Shapefile (.shp or .zip) or GeoPackage")],
+    level: Annotated[str, typer.Option(help="city, county, township, community, grid or microgrid")],
+    parent: Annotated[str | None, typer.Option(help="Code of the parent area")] = None,
+    crs: Annotated[str, typer.Option(help="wgs84, cgcs2000, gcj02, bd09 or EPSG:n")] = "",
+    code_field: Annotated[str | None, typer.Option(help="Property holding the code")] = None,
+    name_field: Annotated[str | None, typer.Option(help="Property holding the name")] = None,
+    kind: Annotated[str, typer.Option(help="land, or sea for grids of vessels")] = "land",
+    valid_from: Annotated[str | None, typer.Option(help="Date the boundaries take effect (default today)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Check a boundary file and import it whole, or not at all."""
+    from api.settings import ApiSettings
+    from db.boundaries import BoundaryImportRequest, BoundaryRejected, import_boundary_file
+    from db.engine import engine_for, session_scope
+    from geo.validation import format_report_table
+
+    settings = ApiSettings()
+    request = BoundaryImportRequest.build(
+        level=level, parent_code=parent, crs=crs or None, code_field=code_field,
+        name_field=name_field, kind=kind, dry_run=dry_run,
+        valid_from=_parse_date(valid_from), max_vertices=settings.max_vertices_per_feature,
+    )  # fmt: skip
+    engine = engine_for(_db_url())
+    try:
+        with session_scope(engine) as session:
+            report = import_boundary_file(
+                session, path=file, request=request,
+                max_bytes=settings.max_upload_bytes, max_inflated_bytes=settings.max_inflated_bytes,
+            )  # fmt: skip
+    except BoundaryRejected as rejected:
+        _print_report(rejected.report, as_json=as_json, table=format_report_table)
+        _fail(str(rejected))
+    _print_report(report, as_json=as_json, table=format_report_table)
+
+
+def _print_report(report, *, as_json: bool, table) -> None:  # type: ignore[no-untyped-def]
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(report.summary())
+        if report.validation.issues:
+            typer.echo(table(report.validation))
+
+
+def _parse_date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        _fail(f"--valid-from {value!r} is not a date (YYYY-MM-DD)")
+        raise
+
+
+# --- demo and serving ----------------------------------------------------------
+@app.command("demo")
+def demo(
+    county: Annotated[str, typer.Option(help="County code (shipped outline: 445321 新兴县)")] = "445321",
+    households: Annotated[int, typer.Option(min=1, help="Number of households")] = 75_000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same county")] = 20200206,
+) -> None:
+    """Build the synthetic demo county on a real county outline (replaces an earlier demo)."""
+    from db import migrate as migrations
+    from db.demo import load_demo
+    from db.engine import engine_for
+
+    url = _db_url()
+    migrations.upgrade(url)
+    summary = load_demo(engine_for(url), county_code=county, households=households, seed=seed)
+    typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+
+
+@app.command("serve")
+def serve(
+    port: Annotated[int | None, typer.Option(help="TCP port (default WANGGE_PORT or 8000)")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1)")] = None,
+) -> None:
+    """Serve the API and the map (starting the embedded database if needed)."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import ApiSettings
+    from db import migrate as migrations
+
+    settings = ApiSettings()
+    migrations.upgrade(_db_url())
+    uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+def main() -> None:
+    """Entry point: domain errors become one line on stderr and exit status 1."""
+    try:
+        app()
+    except WanggeError as error:
+        typer.echo(f"wangge: {error}", err=True)
+        sys.exit(1)

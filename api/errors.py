@@ -1,0 +1,88 @@
+"""The one table that maps domain errors to HTTP statuses, and the
+``application/problem+json`` (RFC 9457) body every error response carries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from geo.errors import (
+    Conflict,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    Unavailable,
+    UnknownCRS,
+    WanggeError,
+)
+
+PROBLEM_JSON = "application/problem+json"
+
+# Most specific first: the first class an error is an instance of wins.
+STATUS_BY_ERROR: tuple[tuple[type[WanggeError], int], ...] = (
+    (LimitExceeded, 413),
+    (UnknownCRS, 400),
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unavailable, 503),
+    (WanggeError, 400),
+)
+
+
+def status_for(error: WanggeError) -> int:
+    return next(status for cls, status in STATUS_BY_ERROR if isinstance(error, cls))
+
+
+def problem(
+    *, status: int, title: str, detail: str, instance: str | None = None, **extra: Any
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error leaves as problem+json; a domain error's ``extra`` (for
+    example an import report) becomes members of the body."""
+
+    @app.exception_handler(WanggeError)
+    async def _domain(request: Request, exc: WanggeError) -> JSONResponse:
+        return problem(
+            status=status_for(exc), title=exc.title, detail=str(exc),
+            instance=request.url.path, **exc.extra,
+        )  # fmt: skip
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"where": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['where']}: {e['message']}" for e in errors)
+        return problem(
+            status=422, title="Invalid request", detail=detail,
+            instance=request.url.path, errors=errors,
+        )  # fmt: skip
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(
+            status=exc.status_code, title=_reason(exc.status_code), detail=str(exc.detail),
+            instance=request.url.path,
+        )  # fmt: skip
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

@@ -1,0 +1,204 @@
+"""Read queries over the area hierarchy. Every query can be asked "as of" a date.
+
+Household and resident figures count people where they live: a household
+counts for its micro-grid and every ancestor of it, found by walking the
+hierarchy down from the areas asked for (never by code prefixes, which an
+imported hierarchy need not follow).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import shapely
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from db.models import AREA_LEVELS
+from geo.errors import InvalidInput, NotFound
+
+IN_FORCE = "a.valid_from <= :as_of AND (a.valid_to IS NULL OR a.valid_to > :as_of)"
+
+
+@dataclass(frozen=True)
+class AreaRecord:
+    """An area version in force on the date asked, with its figures."""
+
+    code: str
+    name: str
+    level: str
+    kind: str
+    parent_code: str | None
+    synthetic: bool
+    version: int
+    valid_from: dt.date
+    valid_to: dt.date | None
+    area_km2: float
+    children: int
+    households: int
+    residents: int
+    geom_4326: BaseGeometry
+
+
+@dataclass(frozen=True)
+class BBox:
+    """A lon/lat box in WGS84 degrees."""
+
+    min_lon: float
+    min_lat: float
+    max_lon: float
+    max_lat: float
+
+    @classmethod
+    def parse(cls, text_value: str) -> BBox:
+        """Parse ``minLon,minLat,maxLon,maxLat``; refuse anything else with the reason."""
+        parts = text_value.split(",")
+        try:
+            values = [float(p) for p in parts]
+        except ValueError:
+            raise InvalidInput(f"bbox {text_value!r}: give four numbers minLon,minLat,maxLon,maxLat") from None
+        if len(values) != 4:
+            raise InvalidInput(f"bbox {text_value!r}: give four numbers minLon,minLat,maxLon,maxLat")
+        box = cls(*values)
+        if not (-180 <= box.min_lon < box.max_lon <= 180 and -90 <= box.min_lat < box.max_lat <= 90):
+            raise InvalidInput(
+                f"bbox {text_value!r}: needs min < max, longitudes in [-180, 180], latitudes in [-90, 90]"
+            )
+        return box
+
+
+# Figures for a set of "root" areas: walk down to their micro-grids (as of the
+# date), then count households and residents assigned there.
+_FIGURES_SQL = f"""
+WITH RECURSIVE tree(root, code) AS (
+    SELECT a.code, a.code FROM area a WHERE a.code = ANY(:codes) AND {IN_FORCE}
+  UNION ALL
+    SELECT t.root, a.code FROM area a JOIN tree t ON a.parent_code = t.code WHERE {IN_FORCE}
+),
+hh AS (
+    SELECT t.root, count(h.id) AS households
+    FROM tree t JOIN household h ON h.microgrid_code = t.code
+    GROUP BY t.root
+),
+rs AS (
+    SELECT t.root, count(r.id) AS residents
+    FROM tree t JOIN household h ON h.microgrid_code = t.code JOIN resident r ON r.household_id = h.id
+    GROUP BY t.root
+)
+SELECT c.code, coalesce(hh.households, 0), coalesce(rs.residents, 0)
+FROM unnest(CAST(:codes AS text[])) AS c(code)
+LEFT JOIN hh ON hh.root = c.code LEFT JOIN rs ON rs.root = c.code
+"""
+
+_SELECT = f"""
+SELECT a.code, a.name, a.level, a.kind, a.parent_code, a.synthetic, a.version,
+       a.valid_from, a.valid_to,
+       ST_Area(a.geom::geography) / 1e6 AS area_km2,
+       (SELECT count(*) FROM area a2 WHERE a2.parent_code = a.code
+          AND a2.valid_from <= :as_of AND (a2.valid_to IS NULL OR a2.valid_to > :as_of)) AS children,
+       ST_AsBinary(a.geom) AS wkb
+FROM area a
+WHERE {IN_FORCE}
+"""
+
+_DESCENDANTS = f"""
+a.code IN (
+  WITH RECURSIVE sub(code) AS (
+      SELECT a.code FROM area a WHERE a.code = :within AND {IN_FORCE}
+    UNION ALL
+      SELECT a.code FROM area a JOIN sub s ON a.parent_code = s.code WHERE {IN_FORCE}
+  ) SELECT code FROM sub WHERE code <> :within)
+"""
+
+
+def get_area(session: Session, *, code: str, as_of: dt.date) -> AreaRecord:
+    """The version of area ``code`` in force on ``as_of``; ``NotFound`` if none."""
+    rows = session.execute(text(_SELECT + " AND a.code = :code"), {"code": code, "as_of": as_of}).all()
+    if not rows:
+        raise NotFound(f"no area with code {code!r} on {as_of.isoformat()}")
+    return _with_figures(session, rows=rows, as_of=as_of)[0]
+
+
+def child_areas(session: Session, *, code: str, as_of: dt.date) -> list[AreaRecord]:
+    """The areas whose parent is ``code`` on ``as_of``, ordered by code."""
+    get_area(session, code=code, as_of=as_of)  # NotFound for an unknown parent
+    rows = session.execute(
+        text(_SELECT + " AND a.parent_code = :code ORDER BY a.code"), {"code": code, "as_of": as_of}
+    ).all()
+    return _with_figures(session, rows=rows, as_of=as_of)
+
+
+def list_areas(
+    session: Session,
+    *,
+    as_of: dt.date,
+    level: str | None = None,
+    within: str | None = None,
+    bbox: BBox | None = None,
+    limit: int,
+    offset: int,
+) -> tuple[list[AreaRecord], int]:
+    """A page of areas in force on ``as_of`` and the number matched in all.
+
+    ``within`` keeps descendants of that area (any depth); ``bbox`` keeps areas
+    whose geometry meets the box (the box is built in EPSG:4326 so the GIST
+    index on the column stays usable).
+    """
+    where, params = _filters(level=level, within=within, bbox=bbox)
+    params |= {"as_of": as_of, "limit": limit, "offset": offset}
+    if within is not None:
+        get_area(session, code=within, as_of=as_of)
+    count_sql = f"SELECT count(*) FROM area a WHERE {IN_FORCE}{where}"
+    matched = int(session.execute(text(count_sql), params).scalar_one())
+    rows = session.execute(
+        text(_SELECT + where + " ORDER BY a.code LIMIT :limit OFFSET :offset"), params
+    ).all()
+    return _with_figures(session, rows=rows, as_of=as_of), matched
+
+
+def _filters(
+    *, level: str | None, within: str | None, bbox: BBox | None
+) -> tuple[str, dict[str, object]]:
+    clauses: list[str] = []
+    params: dict[str, object] = {}
+    if level is not None:
+        if level not in AREA_LEVELS:
+            raise InvalidInput(f"level {level!r} is not one of {', '.join(AREA_LEVELS)}")
+        clauses.append("a.level = :level")
+        params["level"] = level
+    if within is not None:
+        clauses.append(_DESCENDANTS)
+        params["within"] = within
+    if bbox is not None:
+        clauses.append("a.geom && ST_MakeEnvelope(:min_lon, :min_lat, :max_lon, :max_lat, 4326)")
+        params |= {
+            "min_lon": bbox.min_lon,
+            "min_lat": bbox.min_lat,
+            "max_lon": bbox.max_lon,
+            "max_lat": bbox.max_lat,
+        }
+    return "".join(f" AND {c}" for c in clauses), params
+
+
+def _with_figures(session: Session, *, rows: Sequence[object], as_of: dt.date) -> list[AreaRecord]:
+    codes = [row[0] for row in rows]  # type: ignore[index]
+    figures: dict[str, tuple[int, int]] = {}
+    if codes:
+        result = session.execute(text(_FIGURES_SQL), {"codes": codes, "as_of": as_of})
+        figures = {code: (int(h), int(r)) for code, h, r in result}
+    records = []
+    for row in rows:
+        (code, name, level, kind, parent, synthetic, version, vfrom, vto, km2, kids, wkb) = row  # type: ignore[misc]
+        households, residents = figures.get(code, (0, 0))
+        records.append(
+            AreaRecord(
+                code=code, name=name, level=level, kind=kind, parent_code=parent,
+                synthetic=synthetic, version=version, valid_from=vfrom, valid_to=vto,
+                area_km2=float(km2), children=int(kids), households=households,
+                residents=residents, geom_4326=shapely.from_wkb(bytes(wkb)),
+            )
+        )  # fmt: skip
+    return records

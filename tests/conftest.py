@@ -1,0 +1,104 @@
+"""Shared fixtures: a throwaway PostGIS cluster started the way ``wangge db
+start`` starts one, migrated once; each test runs in a transaction that is
+rolled back, so tests never see each other's rows. Tests that must commit
+(the CLI, the demo loader, migrations down and up) get a database of their own.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from db.cluster import Cluster, find_pg_bindir
+from db.migrate import upgrade
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_BOUNDARIES = REPO_ROOT.parent / "shared" / "data" / "boundaries"
+
+
+class TestCluster:
+    """A cluster of the suite's own, with one fresh database per purpose."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self._made: dict[str, str] = {}
+
+    def database(self, name: str, *, migrate: bool = True) -> str:
+        """URL of database ``name``, created (and migrated to head) on first use."""
+        if name not in self._made:
+            url = self.cluster.ensure_database(name)
+            if migrate:
+                upgrade(url)
+            self._made[name] = url
+        return self._made[name]
+
+    def superuser_url(self, name: str) -> str:
+        return self.cluster.url(user="postgres", dbname=name)
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[TestCluster]:
+    root = Path(tempfile.mkdtemp(prefix="wangge-test-"))
+    root.chmod(0o755)  # the server runs as 'postgres' when we are root: it must reach its data dir
+    cluster = Cluster(
+        data_dir=root / "pg", port=random.randint(40000, 49999), bindir=find_pg_bindir()
+    )
+    cluster.start()
+    try:
+        yield TestCluster(cluster)
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def db_url(pg: TestCluster) -> str:
+    return pg.database("wangge_test")
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = create_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction rolled back after the test; code under
+    test that commits only releases a savepoint."""
+    connection = engine.connect()
+    outer = connection.begin()
+    db_session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield db_session
+    finally:
+        db_session.close()
+        outer.rollback()
+        connection.close()
+
+
+def count_rows(session: Session, table: str) -> int:
+    return int(session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+@pytest.fixture
+def shared_boundaries() -> Path:
+    if not SHARED_BOUNDARIES.is_dir():
+        pytest.skip("../shared/data/boundaries is not beside the repository")
+    return SHARED_BOUNDARIES
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    path = REPO_ROOT / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path
+
