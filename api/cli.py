@@ -105,14 +105,20 @@ def migrate(
 @app.command("load-boundaries")
 def load_boundaries(
     file: Annotated[Path, typer.Argument(help="GeoJSON, Shapefile (.shp or .zip) or GeoPackage")],
-    level: Annotated[str, typer.Option(help="city, county, township, community, grid or microgrid")],
+    level: Annotated[
+        str, typer.Option(help="city, county, township, community, grid or microgrid")
+    ],
     parent: Annotated[str | None, typer.Option(help="Code of the parent area")] = None,
     crs: Annotated[str, typer.Option(help="wgs84, cgcs2000, gcj02, bd09 or EPSG:n")] = "",
     code_field: Annotated[str | None, typer.Option(help="Property holding the code")] = None,
     name_field: Annotated[str | None, typer.Option(help="Property holding the name")] = None,
     kind: Annotated[str, typer.Option(help="land, or sea for grids of vessels")] = "land",
-    valid_from: Annotated[str | None, typer.Option(help="Date the boundaries take effect (default today)")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing")] = False,
+    valid_from: Annotated[
+        str | None, typer.Option(help="Date the boundaries take effect (default today)")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and report; write nothing")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
     """Check a boundary file and import it whole, or not at all."""
@@ -162,9 +168,13 @@ def _parse_date(value: str | None) -> dt.date | None:
 # --- demo and serving ----------------------------------------------------------
 @app.command("demo")
 def demo(
-    county: Annotated[str, typer.Option(help="County code (shipped outline: 445321 新兴县)")] = "445321",
+    county: Annotated[
+        str, typer.Option(help="County code (shipped outline: 445321 新兴县)")
+    ] = "445321",
     households: Annotated[int, typer.Option(min=1, help="Number of households")] = 75_000,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same county")] = 20200206,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed gives the same county")
+    ] = 20200206,
 ) -> None:
     """Build the synthetic demo county on a real county outline (replaces an earlier demo)."""
     from db import migrate as migrations
@@ -191,7 +201,9 @@ def serve(
 
     settings = ApiSettings()
     migrations.upgrade(_db_url())
-    uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info")
+    uvicorn.run(
+        create_app(), host=host or settings.host, port=port or settings.port, log_level="info"
+    )
 
 
 def main() -> None:

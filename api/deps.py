@@ -37,7 +37,9 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
 def output_crs(
     crs: Annotated[
         str,
-        Query(description="CRS of the coordinates returned: wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:n"),
+        Query(
+            description="CRS of the coordinates returned: wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:n"
+        ),
     ] = "wgs84",
 ) -> Crs:
     return parse_crs(crs)
@@ -45,7 +47,8 @@ def output_crs(
 
 def as_of_date(
     as_of: Annotated[
-        dt.date | None, Query(description="Answer with the boundaries in force on this date (default today)")
+        dt.date | None,
+        Query(description="Answer with the boundaries in force on this date (default today)"),
     ] = None,
 ) -> dt.date:
     return as_of or dt.date.today()
@@ -55,4 +58,4 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ApiSettingsDep = Annotated[ApiSettings, Depends(get_api_settings)]
 CrsDep = Annotated[Crs, Depends(output_crs)]
 AsOfDep = Annotated[dt.date, Depends(as_of_date)]
-__all__ = ["WGS84", "AsOfDep", "ApiSettingsDep", "CrsDep", "SessionDep"]
+__all__ = ["WGS84", "ApiSettingsDep", "AsOfDep", "CrsDep", "SessionDep"]

@@ -41,7 +41,12 @@ def status_for(error: WanggeError) -> int:
 def problem(
     *, status: int, title: str, detail: str, instance: str | None = None, **extra: Any
 ) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if instance:
         body["instance"] = instance
     body.update(extra)

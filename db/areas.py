@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
 from db.models import AREA_LEVELS
@@ -59,11 +60,17 @@ class BBox:
         try:
             values = [float(p) for p in parts]
         except ValueError:
-            raise InvalidInput(f"bbox {text_value!r}: give four numbers minLon,minLat,maxLon,maxLat") from None
+            raise InvalidInput(
+                f"bbox {text_value!r}: give four numbers minLon,minLat,maxLon,maxLat"
+            ) from None
         if len(values) != 4:
-            raise InvalidInput(f"bbox {text_value!r}: give four numbers minLon,minLat,maxLon,maxLat")
+            raise InvalidInput(
+                f"bbox {text_value!r}: give four numbers minLon,minLat,maxLon,maxLat"
+            )
         box = cls(*values)
-        if not (-180 <= box.min_lon < box.max_lon <= 180 and -90 <= box.min_lat < box.max_lat <= 90):
+        if not (
+            -180 <= box.min_lon < box.max_lon <= 180 and -90 <= box.min_lat < box.max_lat <= 90
+        ):
             raise InvalidInput(
                 f"bbox {text_value!r}: needs min < max, longitudes in [-180, 180], latitudes in [-90, 90]"
             )
@@ -116,7 +123,9 @@ a.code IN (
 
 def get_area(session: Session, *, code: str, as_of: dt.date) -> AreaRecord:
     """The version of area ``code`` in force on ``as_of``; ``NotFound`` if none."""
-    rows = session.execute(text(_SELECT + " AND a.code = :code"), {"code": code, "as_of": as_of}).all()
+    rows = session.execute(
+        text(_SELECT + " AND a.code = :code"), {"code": code, "as_of": as_of}
+    ).all()
     if not rows:
         raise NotFound(f"no area with code {code!r} on {as_of.isoformat()}")
     return _with_figures(session, rows=rows, as_of=as_of)[0]
@@ -183,8 +192,8 @@ def _filters(
     return "".join(f" AND {c}" for c in clauses), params
 
 
-def _with_figures(session: Session, *, rows: Sequence[object], as_of: dt.date) -> list[AreaRecord]:
-    codes = [row[0] for row in rows]  # type: ignore[index]
+def _with_figures(session: Session, *, rows: Sequence[Row[Any]], as_of: dt.date) -> list[AreaRecord]:
+    codes = [str(row[0]) for row in rows]
     figures: dict[str, tuple[int, int]] = {}
     if codes:
         result = session.execute(text(_FIGURES_SQL), {"codes": codes, "as_of": as_of})

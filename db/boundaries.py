@@ -181,7 +181,9 @@ def import_boundaries(
             index=raw.row,
             code=_text(raw.properties.get(code_field)),
             name=_text(raw.properties.get(name_field)),
-            geom_4326=_as_multipolygon(to_wgs84(raw.geometry, crs=crs)) if raw.geometry is not None else None,
+            geom_4326=_as_multipolygon(to_wgs84(raw.geometry, crs=crs))
+            if raw.geometry is not None
+            else None,
         )
         for raw in table.features
     ]
@@ -204,7 +206,14 @@ def import_boundaries(
         raise BoundaryRejected(report)
     if not request.dry_run:
         synthetic = [_is_synthetic(raw.properties) for raw in table.features]
-        _write(session, request=request, parent=parent, features=features, synthetic=synthetic, report=report)
+        _write(
+            session,
+            request=request,
+            parent=parent,
+            features=features,
+            synthetic=synthetic,
+            report=report,
+        )
         report.applied = True
     return report
 
@@ -221,8 +230,12 @@ def _load_parent(session: Session, *, request: BoundaryImportRequest) -> _Parent
         {"code": request.parent_code, "day": request.valid_from},
     ).first()
     if row is None:
-        raise NotFound(f"parent area {request.parent_code!r} does not exist on {request.valid_from.isoformat()}")
-    parent = _Parent(code=row[0], level=row[1], county_code=row[2], geom_4326=shapely.from_wkb(bytes(row[3])))
+        raise NotFound(
+            f"parent area {request.parent_code!r} does not exist on {request.valid_from.isoformat()}"
+        )
+    parent = _Parent(
+        code=row[0], level=row[1], county_code=row[2], geom_4326=shapely.from_wkb(bytes(row[3]))
+    )
     if AREA_LEVELS.index(parent.level) >= AREA_LEVELS.index(request.level):
         raise InvalidInput(
             f"a {request.level} cannot lie under {parent.code}, which is a {parent.level};"
@@ -235,7 +248,9 @@ def _stored_siblings(
     session: Session, *, request: BoundaryImportRequest, exclude: list[str]
 ) -> list[ExistingSibling]:
     """Siblings in force that this import does not replace (they must not be overlapped)."""
-    parent_clause = "parent_code = :parent" if request.parent_code else "parent_code IS NULL AND level = :level"
+    parent_clause = (
+        "parent_code = :parent" if request.parent_code else "parent_code IS NULL AND level = :level"
+    )
     rows = session.execute(
         text(
             f"SELECT code, name, ST_AsBinary(geom) FROM area WHERE {parent_clause}"
@@ -243,11 +258,18 @@ def _stored_siblings(
         ),
         {"parent": request.parent_code, "level": request.level, "exclude": exclude},
     ).all()
-    return [ExistingSibling(code=code, name=name, geom_4326=shapely.from_wkb(bytes(wkb))) for code, name, wkb in rows]
+    return [
+        ExistingSibling(code=code, name=name, geom_4326=shapely.from_wkb(bytes(wkb)))
+        for code, name, wkb in rows
+    ]
 
 
 def _check_stored_codes(
-    session: Session, *, request: BoundaryImportRequest, codes: list[str], report: BoundaryImportReport
+    session: Session,
+    *,
+    request: BoundaryImportRequest,
+    codes: list[str],
+    report: BoundaryImportReport,
 ) -> None:
     """A code in force elsewhere in the hierarchy is an error, not a silent move."""
     rows = session.execute(
@@ -292,7 +314,9 @@ def _declared_crs(value: str | None) -> Crs | None:
         return None
 
 
-def _pick_field(table: FeatureTable, *, wanted: str | None, candidates: tuple[str, ...], what: str) -> str:
+def _pick_field(
+    table: FeatureTable, *, wanted: str | None, candidates: tuple[str, ...], what: str
+) -> str:
     if wanted is not None:
         if wanted not in table.fields:
             raise InvalidInput(
@@ -326,7 +350,9 @@ def _is_synthetic(properties: dict[str, Any]) -> bool:
 
 
 # -- writing --------------------------------------------------------------------------
-_CLOSE = text("UPDATE area SET valid_to = :day WHERE code = :code AND valid_to IS NULL AND valid_from < :day")
+_CLOSE = text(
+    "UPDATE area SET valid_to = :day WHERE code = :code AND valid_to IS NULL AND valid_from < :day"
+)
 _CORRECT = text(
     "UPDATE area SET name = :name, geom = ST_GeomFromWKB(:wkb, 4326), version = version + 1,"
     " source = :source, synthetic = :synthetic"

@@ -14,7 +14,7 @@ import pwd
 import shutil
 import subprocess
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import quote
 
@@ -26,7 +26,7 @@ SUPERUSER = "postgres"
 DEBIAN_HINT = "on Debian: apt-get install postgresql-15 postgresql-15-postgis-3"
 
 
-class ClusterState(str, Enum):
+class ClusterState(StrEnum):
     MISSING = "missing"  # no cluster initialised in the data directory
     STOPPED = "stopped"
     RUNNING = "running"
@@ -93,7 +93,9 @@ class Cluster:
     def state(self) -> ClusterState:
         if not (self.data_dir / "PG_VERSION").exists():
             return ClusterState.MISSING
-        result = self._run([self.bindir / "pg_ctl", "status", "-D", str(self.data_dir)], check=False)
+        result = self._run(
+            [self.bindir / "pg_ctl", "status", "-D", str(self.data_dir)], check=False
+        )
         return ClusterState.RUNNING if result.returncode == 0 else ClusterState.STOPPED
 
     # -- lifecycle -----------------------------------------------------------
@@ -112,7 +114,9 @@ class Cluster:
     def stop(self) -> None:
         """Stop the server (fast shutdown: committed data is kept)."""
         if self.state() is ClusterState.RUNNING:
-            self._run([self.bindir / "pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w"])
+            self._run(
+                [self.bindir / "pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w"]
+            )
 
     def _initdb(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -147,19 +151,35 @@ class Cluster:
     def _pg_ctl_start(self) -> None:
         log = self.data_dir / "server.log"
         self._run(
-            [self.bindir / "pg_ctl", "start", "-D", str(self.data_dir), "-l", str(log), "-w", "-t", "60"]
+            [
+                self.bindir / "pg_ctl",
+                "start",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+            ]
         )
 
     def ensure_database(self, dbname: str = DB_NAME) -> str:
         """Create database ``dbname`` (owned by the application role, with
         PostGIS) unless it exists; return its URL. The cluster must be running."""
-        psql = [
+        psql: list[str | Path] = [
             self.bindir / "psql" if (self.bindir / "psql").exists() else Path("psql"),
             "-X", "-q", "-v", "ON_ERROR_STOP=1",
             "-h", str(self.socket_dir), "-p", str(self.port), "-U", SUPERUSER,
         ]  # fmt: skip
         exists = self._run(
-            [*psql, "-d", "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{dbname}'"]
+            [
+                *psql,
+                "-d",
+                "postgres",
+                "-tAc",
+                f"SELECT 1 FROM pg_database WHERE datname = '{dbname}'",
+            ]
         ).stdout.strip()
         if exists != "1":
             self._run(
@@ -167,7 +187,9 @@ class Cluster:
                  f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}')"
                  f" THEN CREATE ROLE {APP_ROLE} LOGIN; END IF; END$$;"]
             )  # fmt: skip
-            self._run([*psql, "-d", "postgres", "-c", f'CREATE DATABASE "{dbname}" OWNER {APP_ROLE}'])
+            self._run(
+                [*psql, "-d", "postgres", "-c", f'CREATE DATABASE "{dbname}" OWNER {APP_ROLE}']
+            )
         # Extensions need a superuser; the application role owns everything else.
         self._run(
             [*psql, "-d", dbname, "-c",
@@ -197,7 +219,9 @@ class Cluster:
             os.chown(path, entry.pw_uid, entry.pw_gid)
         path.chmod(0o700)
 
-    def _run(self, argv: list[str | Path], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, argv: list[str | Path], *, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         command = [str(part) for part in argv]
         user = self._server_user()
         if user is not None:

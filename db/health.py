@@ -31,7 +31,9 @@ def database_health(session: Session) -> DatabaseHealth:
     """Versions and migration state; ``Unavailable`` if the server cannot be reached."""
     try:
         row = session.execute(
-            text("SELECT current_database(), current_setting('server_version'), postgis_lib_version()")
+            text(
+                "SELECT current_database(), current_setting('server_version'), postgis_lib_version()"
+            )
         ).one()
         current = MigrationContext.configure(session.connection()).get_current_revision()
     except SQLAlchemyError as exc:

@@ -100,7 +100,9 @@ class Area(Base):
         Index("ix_area_geom", "geom", postgresql_using="gist"),
         Index("ix_area_parent_code", "parent_code"),
         Index("ix_area_level", "level"),
-        Index("uq_area_current_code", "code", unique=True, postgresql_where=text("valid_to IS NULL")),
+        Index(
+            "uq_area_current_code", "code", unique=True, postgresql_where=text("valid_to IS NULL")
+        ),
     )
 
 

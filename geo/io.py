@@ -98,7 +98,7 @@ def _check_json(path: Path, *, name: str) -> None:
     try:
         document = json.loads(path.read_bytes())
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{name}: GeoJSON must be UTF-8 ({exc.reason} at byte {exc.start})")
+        raise InvalidInput(f"{name}: GeoJSON must be UTF-8 ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             f"{name}: malformed GeoJSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
@@ -144,12 +144,15 @@ def _zip_member(path: Path, *, name: str, limits: FileLimits) -> str:
     layers = [
         m.filename
         for m in members
-        if Path(m.filename).suffix.lower() in INNER_SUFFIXES and not m.filename.startswith("__MACOSX")
+        if Path(m.filename).suffix.lower() in INNER_SUFFIXES
+        and not m.filename.startswith("__MACOSX")
     ]
     if not layers:
         raise InvalidInput(f"{name}: the zip holds no .shp, .gpkg or .geojson file")
     if len(layers) > 1:
-        raise InvalidInput(f"{name}: the zip holds {len(layers)} layers ({', '.join(layers)}); give one")
+        raise InvalidInput(
+            f"{name}: the zip holds {len(layers)} layers ({', '.join(layers)}); give one"
+        )
     inner = layers[0]
     if inner.lower().endswith(".shp"):
         stems = {m.filename.lower() for m in members}

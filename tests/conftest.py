@@ -101,4 +101,3 @@ def artifacts_dir() -> Path:
     path = REPO_ROOT / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
-

@@ -54,7 +54,9 @@ def areas(
     settings: ApiSettingsDep,
     as_of: AsOfDep,
     crs: CrsDep,
-    level: Annotated[str | None, Query(description="city, county, township, community, grid or microgrid")] = None,
+    level: Annotated[
+        str | None, Query(description="city, county, township, community, grid or microgrid")
+    ] = None,
     within: Annotated[str | None, Query(description="Only descendants of this area code")] = None,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
@@ -67,7 +69,12 @@ def areas(
     )  # fmt: skip
     links = []
     if offset + len(records) < matched:
-        links.append({"rel": "next", "href": str(request.url.include_query_params(offset=offset + page, limit=page))})
+        links.append(
+            {
+                "rel": "next",
+                "href": str(request.url.include_query_params(offset=offset + page, limit=page)),
+            }
+        )
     body = collection(
         records, crs=crs, numberMatched=matched, numberReturned=len(records),
         limit=page, offset=offset, links=links,

@@ -33,7 +33,9 @@ async def import_boundaries(
     settings: ApiSettingsDep,
     files: Annotated[
         list[UploadFile],
-        File(description="GeoJSON, GeoPackage, a zipped Shapefile, or the .shp with its .shx/.dbf/.prj"),
+        File(
+            description="GeoJSON, GeoPackage, a zipped Shapefile, or the .shp with its .shx/.dbf/.prj"
+        ),
     ],
     level: Annotated[str, Form(description="city, county, township, community, grid or microgrid")],
     parent: Annotated[str | None, Form(description="Code of the parent area")] = None,

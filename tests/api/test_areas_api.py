@@ -34,11 +34,24 @@ def upload(client, payload: bytes, *, filename: str = "areas.geojson", **form):
 @pytest.fixture
 def hierarchy(client):
     """County 990001 with two townships, the east one holding one community."""
-    assert upload(client, geojson_bytes([square("990001", "测试县", 112.0, 22.0, 0.1)]), level="county").status_code == 201
-    towns = [square("990001100", "东镇", 112.05, 22.0, 0.05), square("990001101", "西镇", 112.0, 22.0, 0.05)]
-    assert upload(client, geojson_bytes(towns), level="township", parent="990001").status_code == 201
+    assert (
+        upload(
+            client, geojson_bytes([square("990001", "测试县", 112.0, 22.0, 0.1)]), level="county"
+        ).status_code
+        == 201
+    )
+    towns = [
+        square("990001100", "东镇", 112.05, 22.0, 0.05),
+        square("990001101", "西镇", 112.0, 22.0, 0.05),
+    ]
+    assert (
+        upload(client, geojson_bytes(towns), level="township", parent="990001").status_code == 201
+    )
     community = [square("990001100001", "东社区", 112.06, 22.01, 0.02)]
-    assert upload(client, geojson_bytes(community), level="community", parent="990001100").status_code == 201
+    assert (
+        upload(client, geojson_bytes(community), level="community", parent="990001100").status_code
+        == 201
+    )
     return "990001"
 
 
@@ -74,7 +87,12 @@ def test_area_feature(client, hierarchy) -> None:
     feature = response.json()
     assert_feature(feature)
     props = feature["properties"]
-    assert (props["code"], props["name"], props["level"], props["parent"]) == ("990001", "测试县", "county", None)
+    assert (props["code"], props["name"], props["level"], props["parent"]) == (
+        "990001",
+        "测试县",
+        "county",
+        None,
+    )
     assert props["children"] == 2
     # 0.1° × 0.1° at 22°N ≈ 11.13 km × 10.32 km
     assert props["area_km2"] == pytest.approx(11.13 * 10.32, rel=0.01)
@@ -99,7 +117,9 @@ def test_list_filters_and_pages(client, hierarchy) -> None:
     assert next_link and "offset=1" in next_link[0]
     second = client.get("/api/areas", params={"level": "township", "limit": 1, "offset": 1}).json()
     assert second["features"][0]["properties"]["code"] != towns["features"][0]["properties"]["code"]
-    east = client.get("/api/areas", params={"level": "township", "bbox": "112.08,22.01,112.09,22.02"}).json()
+    east = client.get(
+        "/api/areas", params={"level": "township", "bbox": "112.08,22.01,112.09,22.02"}
+    ).json()
     assert [f["properties"]["code"] for f in east["features"]] == ["990001100"]
 
 
@@ -152,15 +172,16 @@ def test_dry_run_upload_writes_nothing(client, hierarchy) -> None:
 
 
 def zipped_shapefile(tmp_path, features: list[dict]) -> bytes:
-    import pyogrio  # noqa: F401  (GDAL writes the shapefile)
-    from pyogrio.raw import write
-
     import numpy as np
+    import pyogrio  # noqa: F401  (GDAL writes the shapefile)
     import shapely
+    from pyogrio.raw import write
 
     path = tmp_path / "grids.shp"
     geoms = np.array([shapely.to_wkb(shape(f["geometry"])) for f in features], dtype=object)
-    fields = [np.array([f["properties"][k] for f in features], dtype=object) for k in ("code", "name")]
+    fields = [
+        np.array([f["properties"][k] for f in features], dtype=object) for k in ("code", "name")
+    ]
     write(str(path), geometry=geoms, field_data=fields, fields=["code", "name"], driver="ESRI Shapefile",
           geometry_type="Polygon", crs="EPSG:4326", encoding="UTF-8")  # fmt: skip
     buffer = io.BytesIO()
@@ -171,7 +192,9 @@ def zipped_shapefile(tmp_path, features: list[dict]) -> bytes:
 
 
 def test_zipped_shapefile_upload(client, hierarchy, tmp_path) -> None:
-    payload = zipped_shapefile(tmp_path, [square("990001100001001", "一网格", 112.065, 22.015, 0.005)])
+    payload = zipped_shapefile(
+        tmp_path, [square("990001100001001", "一网格", 112.065, 22.015, 0.005)]
+    )
     response = upload(client, payload, filename="grids.zip", level="grid", parent="990001100001")
     assert response.status_code == 201, response.json()
     grid = client.get("/api/areas/990001100001001").json()["properties"]
@@ -181,13 +204,31 @@ def test_zipped_shapefile_upload(client, hierarchy, tmp_path) -> None:
 @pytest.mark.parametrize(
     ("payload", "filename", "form", "status", "needle"),
     [
-        (b'{"type": "FeatureCollection", "features": [', "broken.geojson", {}, 422, "malformed GeoJSON"),
+        (
+            b'{"type": "FeatureCollection", "features": [',
+            "broken.geojson",
+            {},
+            422,
+            "malformed GeoJSON",
+        ),
         (b"", "empty.geojson", {}, 422, "empty"),
         (b"x", "areas.geojson", {"crs": "mars"}, 400, "unknown coordinate reference system"),
         (b"PK\x05\x06" + b"\x00" * 18, "empty.zip", {}, 422, "zip holds no"),
         (b"hello", "notes.txt", {}, 422, "unsupported file type"),
-        (geojson_bytes([square("1", "x", 112.0, 22.0, 0.01)]), "a.geojson", {"parent": "nope"}, 404, "parent area 'nope'"),
-        (geojson_bytes([square("1", "x", 112.0, 22.0, 0.01)]), "a.geojson", {"level": "planet"}, 422, "level 'planet'"),
+        (
+            geojson_bytes([square("1", "x", 112.0, 22.0, 0.01)]),
+            "a.geojson",
+            {"parent": "nope"},
+            404,
+            "parent area 'nope'",
+        ),
+        (
+            geojson_bytes([square("1", "x", 112.0, 22.0, 0.01)]),
+            "a.geojson",
+            {"level": "planet"},
+            422,
+            "level 'planet'",
+        ),
     ],
 )
 def test_bad_uploads(client, payload, filename, form, status, needle) -> None:
@@ -201,7 +242,11 @@ def test_upload_over_the_cap(client, monkeypatch) -> None:
     from api.deps import get_api_settings
 
     monkeypatch.setattr(get_api_settings(), "max_upload_bytes", 1000)
-    response = upload(client, geojson_bytes([square(str(i), f"n{i}", 112.0, 22.0, 0.01) for i in range(20)]), level="county")
+    response = upload(
+        client,
+        geojson_bytes([square(str(i), f"n{i}", 112.0, 22.0, 0.01) for i in range(20)]),
+        level="county",
+    )
     assert response.status_code == 413
     assert "over the cap of 1,000 bytes" in response.json()["detail"]
 

@@ -22,7 +22,9 @@ CAP = 50 * 1024 * 1024
 
 
 def write_geojson(path: Path, features: list[dict]) -> Path:
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
+    path.write_text(
+        json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8"
+    )
     return path
 
 
@@ -45,7 +47,8 @@ def run_import(session, path: Path, **options):
 def county(session, tmp_path):
     """A 0.1° square county 990001, in force since 2020-01-01."""
     path = write_geojson(
-        tmp_path / "county.geojson", [square_feature("990001", "测试县", x0=112.0, y0=22.0, size=0.1)]
+        tmp_path / "county.geojson",
+        [square_feature("990001", "测试县", x0=112.0, y0=22.0, size=0.1)],
     )
     run_import(session, path, level="county", valid_from=dt.date(2020, 1, 1))
     return "990001"
@@ -90,11 +93,16 @@ def test_rejected_file_writes_nothing_and_reports_every_reason(session, county, 
     assert count_rows(session, "area") == before
 
 
-def test_failure_half_way_through_writing_leaves_nothing(session, county, tmp_path, monkeypatch) -> None:
+def test_failure_half_way_through_writing_leaves_nothing(
+    session, county, tmp_path, monkeypatch
+) -> None:
     """A crash after some rows were inserted must roll all of them back."""
     path = write_geojson(
         tmp_path / "towns.geojson",
-        [square_feature(f"99000110{i}", f"镇{i}", x0=112.0 + 0.02 * i, y0=22.0, size=0.02) for i in range(5)],
+        [
+            square_feature(f"99000110{i}", f"镇{i}", x0=112.0 + 0.02 * i, y0=22.0, size=0.02)
+            for i in range(5)
+        ],
     )
     before = count_rows(session, "area")
     real_county_code = boundaries_module._county_code
@@ -117,14 +125,18 @@ def test_failure_half_way_through_writing_leaves_nothing(session, county, tmp_pa
 
 def test_dry_run_writes_nothing(session, county, tmp_path) -> None:
     before = count_rows(session, "area")
-    path = write_geojson(tmp_path / "t.geojson", [square_feature("990001100", "东镇", x0=112.0, y0=22.0, size=0.05)])
+    path = write_geojson(
+        tmp_path / "t.geojson", [square_feature("990001100", "东镇", x0=112.0, y0=22.0, size=0.05)]
+    )
     report = run_import(session, path, level="township", parent_code=county, dry_run=True)
     assert report.validation.ok and not report.applied
     assert count_rows(session, "area") == before
 
 
 def test_unknown_parent_and_wrong_level_are_refused(session, county, tmp_path) -> None:
-    path = write_geojson(tmp_path / "t.geojson", [square_feature("990001100", "东镇", x0=112.0, y0=22.0, size=0.05)])
+    path = write_geojson(
+        tmp_path / "t.geojson", [square_feature("990001100", "东镇", x0=112.0, y0=22.0, size=0.05)]
+    )
     with pytest.raises(NotFound, match="parent area '999999' does not exist"):
         run_import(session, path, level="township", parent_code="999999")
     with pytest.raises(InvalidInput, match="a city cannot lie under 990001"):
@@ -132,10 +144,16 @@ def test_unknown_parent_and_wrong_level_are_refused(session, county, tmp_path) -
 
 
 def test_new_boundary_version_keeps_history(session, county, tmp_path) -> None:
-    first = write_geojson(tmp_path / "a.geojson", [square_feature("990001100", "东镇", x0=112.0, y0=22.0, size=0.05)])
-    second = write_geojson(tmp_path / "b.geojson", [square_feature("990001100", "东镇", x0=112.0, y0=22.0, size=0.08)])
+    first = write_geojson(
+        tmp_path / "a.geojson", [square_feature("990001100", "东镇", x0=112.0, y0=22.0, size=0.05)]
+    )
+    second = write_geojson(
+        tmp_path / "b.geojson", [square_feature("990001100", "东镇", x0=112.0, y0=22.0, size=0.08)]
+    )
     run_import(session, first, level="township", parent_code=county, valid_from=dt.date(2020, 2, 1))
-    report = run_import(session, second, level="township", parent_code=county, valid_from=dt.date(2020, 3, 1))
+    report = run_import(
+        session, second, level="township", parent_code=county, valid_from=dt.date(2020, 3, 1)
+    )
     assert report.replaced == ["990001100"]
     old = get_area(session, code="990001100", as_of=dt.date(2020, 2, 15))
     new = get_area(session, code="990001100", as_of=dt.date(2020, 3, 15))
@@ -148,14 +166,18 @@ def test_new_boundary_version_keeps_history(session, county, tmp_path) -> None:
 # -- real data from ../shared/data/boundaries ------------------------------------------
 def _centroids(session, codes: list[str]) -> dict[str, tuple[float, float]]:
     rows = session.execute(
-        text("SELECT code, ST_X(ST_Centroid(geom)), ST_Y(ST_Centroid(geom)) FROM area WHERE code = ANY(:c) AND valid_to IS NULL"),
+        text(
+            "SELECT code, ST_X(ST_Centroid(geom)), ST_Y(ST_Centroid(geom)) FROM area WHERE code = ANY(:c) AND valid_to IS NULL"
+        ),
         {"c": codes},
     ).all()
     return {code: (x, y) for code, x, y in rows}
 
 
 @pytest.mark.parametrize("city", ["taizhou_331000", "yunfu_445300"])
-def test_gcj02_county_files_land_where_the_wgs84_files_are(session, shared_boundaries, city) -> None:
+def test_gcj02_county_files_land_where_the_wgs84_files_are(
+    session, shared_boundaries, city
+) -> None:
     """Import the GCJ-02 file converted on the way in, then the WGS84 file as a
     new version a day later; every county's two centroids agree within 5 m."""
     gcj = run_import(session, shared_boundaries / f"{city}_counties_gcj02.geojson", level="county",
@@ -171,14 +193,27 @@ def test_gcj02_county_files_land_where_the_wgs84_files_are(session, shared_bound
         _, _, distance_m = GEOD.inv(*from_gcj[code], *from_wgs[code])
         assert distance_m < 5.0, (code, distance_m)
     # Without conversion the same file would sit ~0.6 km away: the test can tell.
-    raw = shape(json.loads((shared_boundaries / f"{city}_counties_gcj02.geojson").read_text())["features"][0]["geometry"])
-    code0 = str(json.loads((shared_boundaries / f"{city}_counties_gcj02.geojson").read_text())["features"][0]["properties"]["adcode"])
+    raw = shape(
+        json.loads((shared_boundaries / f"{city}_counties_gcj02.geojson").read_text())["features"][
+            0
+        ]["geometry"]
+    )
+    code0 = str(
+        json.loads((shared_boundaries / f"{city}_counties_gcj02.geojson").read_text())["features"][
+            0
+        ]["properties"]["adcode"]
+    )
     _, _, offset_m = GEOD.inv(raw.centroid.x, raw.centroid.y, *from_wgs[code0])
     assert offset_m > 300
 
 
 def test_xinxing_townships_pass_validation_under_their_county(session, shared_boundaries) -> None:
-    run_import(session, shared_boundaries / "yunfu_445300_counties_gcj02.geojson", level="county", crs="gcj02")
+    run_import(
+        session,
+        shared_boundaries / "yunfu_445300_counties_gcj02.geojson",
+        level="county",
+        crs="gcj02",
+    )
     report = run_import(
         session, shared_boundaries / "xinxing_445321_towns_SYNTHETIC_voronoi_gcj02.geojson",
         level="township", parent_code="445321", crs="gcj02",
@@ -188,6 +223,8 @@ def test_xinxing_townships_pass_validation_under_their_county(session, shared_bo
     county = get_area(session, code="445321", as_of=dt.date.today())
     assert county.children == 12
     synthetic = session.execute(
-        text("SELECT bool_and(synthetic) FROM area WHERE parent_code = '445321' AND valid_to IS NULL")
+        text(
+            "SELECT bool_and(synthetic) FROM area WHERE parent_code = '445321' AND valid_to IS NULL"
+        )
     ).scalar_one()
     assert synthetic is True

@@ -1,0 +1,230 @@
+"""Load the synthetic demo county into PostGIS.
+
+The generator (``geo.demo``) is pure; this module owns the writes: it replaces
+any earlier data of the county in one transaction, streams rows with COPY, and
+then assigns every household to its micro-grid by point-in-polygon in PostGIS
+(the same rule as for imported households: ties go to the lowest code).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from psycopg import Connection as PgConnection
+from sqlalchemy import Connection, Engine, text
+
+from geo.demo import DemoCounty, generate_demo
+from geo.errors import NotFound
+from geo.gazetteer import county_gazetteer
+from geo.io import read_feature_file
+from geo.partition import as_multipolygon
+
+BOUNDARIES_DIR = Path(__file__).resolve().parent.parent / "data" / "boundaries"
+# The demo's boundaries are in force from the start of the 2020 campaign, so
+# "as of" questions about that spring have an answer.
+DEMO_VALID_FROM = dt.date(2020, 1, 1)
+DEMO_SOURCE = "wangge demo (synthetic)"
+
+
+def shipped_outline_path(county_code: str) -> Path:
+    """The shipped WGS84 outline of a county; ``NotFound`` lists what is shipped."""
+    path = BOUNDARIES_DIR / f"xinxing_{county_code}_wgs84.geojson"
+    candidates = sorted(BOUNDARIES_DIR.glob(f"*_{county_code}_wgs84.geojson"))
+    if candidates:
+        return candidates[0]
+    shipped = sorted(p.name for p in BOUNDARIES_DIR.glob("*_wgs84.geojson"))
+    raise NotFound(
+        f"no shipped outline for county {county_code} (looked for {path.name});"
+        f" shipped: {', '.join(shipped) or 'none'}"
+    )
+
+
+def build_demo(*, county_code: str, households: int, seed: int) -> DemoCounty:
+    """Generate (without writing) the demo county on its shipped outline."""
+    table = read_feature_file(shipped_outline_path(county_code))
+    geometry = table.features[0].geometry
+    if geometry is None:
+        raise NotFound(f"the shipped outline of county {county_code} has no geometry")
+    outline = as_multipolygon(geometry)
+    return generate_demo(
+        county_outline_4326=outline,
+        gazetteer=county_gazetteer(county_code),
+        households=households,
+        seed=seed,
+    )
+
+
+def load_demo(engine: Engine, *, county_code: str, households: int, seed: int) -> dict[str, Any]:
+    """Generate the county and replace whatever the database held for it.
+
+    Returns the generator's summary plus the load timings (seconds) and the
+    number of households assigned and left unassigned by PostGIS.
+    """
+    started = time.perf_counter()
+    demo = build_demo(county_code=county_code, households=households, seed=seed)
+    generated = time.perf_counter()
+    with engine.begin() as connection:
+        _delete_county(connection, county_code=county_code)
+        _copy_areas(connection, demo=demo)
+        building_ids = _copy_buildings(connection, demo=demo)
+        household_ids = _copy_households(connection, demo=demo, building_ids=building_ids)
+        _copy_residents(connection, demo=demo, household_ids=household_ids)
+        assigned, unassigned = assign_households(connection, county_code=county_code)
+    connection_done = time.perf_counter()
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+            text("ANALYZE area; ANALYZE building; ANALYZE household; ANALYZE resident")
+        )
+    summary = demo.summary()
+    summary["load"] = {
+        "generate_s": round(generated - started, 2),
+        "write_s": round(connection_done - generated, 2),
+        "households_assigned": assigned,
+        "households_unassigned": unassigned,
+    }
+    return summary
+
+
+def assign_households(connection: Connection, *, county_code: str) -> tuple[int, int]:
+    """Set each household's micro-grid: the micro-grid in force today whose
+    polygon covers its building's point; on a shared edge, the lowest code.
+    Returns (assigned, unassigned)."""
+    connection.execute(
+        text(
+            """
+            UPDATE household h SET microgrid_code = m.code
+            FROM (
+                SELECT DISTINCT ON (b.id) b.id AS building_id, a.code
+                FROM building b
+                JOIN area a ON a.level = 'microgrid' AND a.valid_to IS NULL
+                           AND ST_Covers(a.geom, b.geom)
+                WHERE b.county_code = :county
+                ORDER BY b.id, a.code
+            ) m
+            WHERE h.building_id = m.building_id AND h.county_code = :county
+            """
+        ),
+        {"county": county_code},
+    )
+    row = connection.execute(
+        text(
+            "SELECT count(microgrid_code), count(*) - count(microgrid_code)"
+            " FROM household WHERE county_code = :county"
+        ),
+        {"county": county_code},
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def _delete_county(connection: Connection, *, county_code: str) -> None:
+    params = {"county": county_code}
+    connection.execute(text("DELETE FROM resident WHERE county_code = :county"), params)
+    connection.execute(text("DELETE FROM household WHERE county_code = :county"), params)
+    connection.execute(text("DELETE FROM building WHERE county_code = :county"), params)
+    connection.execute(
+        text("DELETE FROM area WHERE county_code = :county OR code = :county"), params
+    )
+
+
+def _pg(connection: Connection) -> PgConnection[Any]:
+    raw = connection.connection.driver_connection
+    assert isinstance(raw, PgConnection)
+    return raw
+
+
+def _copy(
+    connection: Connection, *, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    with _pg(connection).cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _reserve_ids(connection: Connection, *, table: str, count: int) -> np.ndarray:
+    """A block of ``count`` fresh ids from the table's sequence (explicit ids
+    let residents reference households within the same COPY stream)."""
+    connection.execute(text(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
+    start = connection.execute(
+        text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+             f" greatest((SELECT coalesce(max(id), 0) FROM {table}), 1) + :n)"),
+        {"n": count},
+    ).scalar_one() - count + 1  # fmt: skip
+    return np.arange(start, start + count, dtype=np.int64)
+
+
+def _copy_areas(connection: Connection, *, demo: DemoCounty) -> None:
+    rows = (
+        (a.code, a.name, a.level, "land", a.parent_code, demo.county_code, a.synthetic, 1,
+         DEMO_VALID_FROM, DEMO_SOURCE, _ewkb_hex(a.geom_4326))
+        for a in demo.areas
+    )  # fmt: skip
+    columns = ("code", "name", "level", "kind", "parent_code", "county_code", "synthetic",
+               "version", "valid_from", "source", "geom")  # fmt: skip
+    _copy(connection, table="area", columns=columns, rows=rows)
+
+
+def _ewkb_hex(geom_4326: Any) -> Any:
+    """COPY's text format takes PostGIS geometry as hex EWKB (SRID included)."""
+    return shapely.to_wkb(shapely.set_srid(geom_4326, 4326), hex=True, include_srid=True)
+
+
+def _copy_buildings(connection: Connection, *, demo: DemoCounty) -> np.ndarray:
+    b = demo.buildings
+    ids = _reserve_ids(connection, table="building", count=len(b))
+    wkb = _ewkb_hex(shapely.points(b.lon, b.lat))
+    road = [r or None for r in b.road.tolist()]
+    rows = zip(
+        ids.tolist(), b.county_code.tolist(), b.code.tolist(), b.address.tolist(), b.township.tolist(),
+        b.community.tolist(), road, b.house_no.tolist(), _blank_none(b.estate), _blank_none(b.building_no),
+        wkb.tolist(), strict=True,
+    )  # fmt: skip
+    columns = ("id", "county_code", "code", "address", "township", "community", "road",
+               "house_number", "estate", "building_no", "geom")  # fmt: skip
+    _copy(connection, table="building", columns=columns, rows=rows)
+    return ids
+
+
+def _copy_households(
+    connection: Connection, *, demo: DemoCounty, building_ids: np.ndarray
+) -> np.ndarray:
+    h = demo.households
+    ids = _reserve_ids(connection, table="household", count=len(h))
+    county = demo.county_code
+    rows = zip(
+        ids.tolist(), [county] * len(h), building_ids[h.building].tolist(),
+        [str(u) for u in h.unit.tolist()], h.floor.tolist(), h.room.tolist(), strict=True,
+    )  # fmt: skip
+    _copy(
+        connection,
+        table="household",
+        columns=("id", "county_code", "building_id", "unit", "floor", "room"),
+        rows=rows,
+    )
+    return ids
+
+
+def _copy_residents(connection: Connection, *, demo: DemoCounty, household_ids: np.ndarray) -> None:
+    r = demo.residents
+    tags = [
+        [tag for tag, on in (("hubei_linked", hubei), ("abroad_14d", abroad)) if on]
+        for hubei, abroad in zip(r.hubei_linked.tolist(), r.abroad_14d.tolist(), strict=True)
+    ]
+    rows = zip(
+        [demo.county_code] * len(r), household_ids[r.household].tolist(), r.name.tolist(),
+        r.id_number.tolist(), r.phone.tolist(), r.sex.tolist(), r.birth_date.tolist(),
+        r.category.tolist(), tags, strict=True,
+    )  # fmt: skip
+    columns = ("county_code", "household_id", "name", "id_number", "phone", "sex", "birth_date",
+               "category", "tags")  # fmt: skip
+    _copy(connection, table="resident", columns=columns, rows=rows)
+
+
+def _blank_none(values: np.ndarray) -> list[str | None]:
+    return [v or None for v in values.tolist()]
