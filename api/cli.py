@@ -78,8 +78,8 @@ def db_status() -> None:
 
 @db_app.command("url")
 def db_url() -> None:
-    """Print the database URL every command uses."""
-    typer.echo(_db_url(start=False))
+    """Print the database URL every command uses (libpq form: psql and QGIS read it)."""
+    typer.echo(_db_url(start=False).replace("postgresql+psycopg://", "postgresql://", 1))
 
 
 # --- schema --------------------------------------------------------------------

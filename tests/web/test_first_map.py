@@ -1,0 +1,64 @@
+"""The first map in real headless Chromium: areas coloured by households,
+click to drill down, breadcrumbs back, and not one request to another host."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from shapely.geometry import shape
+
+pytestmark = pytest.mark.browser
+
+
+def click_area(page, feature: dict) -> None:
+    """Click a point surely inside the area (its representative point)."""
+    inside = shape(feature["geometry"]).representative_point()
+    xy = page.evaluate("([lat, lon]) => { const p = wanggeMap.latLngToContainerPoint([lat, lon]); return [p.x, p.y]; }", [inside.y, inside.x])
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+
+
+def wait_for_level(page, *, level: str, parent: str) -> int:
+    page.wait_for_function(
+        "([level, parent]) => document.body.dataset.level === level && document.body.dataset.parent === parent",
+        arg=[level, parent],
+        timeout=15_000,
+    )
+    return int(page.evaluate("document.body.dataset.features"))
+
+
+def test_map_drills_down_and_back_offline(served_demo, browser, artifacts_dir) -> None:
+    base = served_demo
+    api = httpx.Client(base_url=base)
+    towns = api.get("/api/areas/445321/children").json()["features"]
+    seat = next(f for f in towns if f["properties"]["name"] == "新城镇")
+    communities = api.get(f"/api/areas/{seat['properties']['code']}/children").json()["features"]
+
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
+    page = context.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+
+    page.goto(base + "/")
+    assert wait_for_level(page, level="township", parent="445321") == len(towns) == 12
+    assert page.locator("path.leaflet-interactive").count() == len(towns)
+    assert "户数" in page.locator("#legend").inner_text()
+    assert page.locator("#crumbs a").all_inner_texts() == ["新兴县"]
+    # Colours follow households: the most and least populous towns differ.
+    fills = page.evaluate("Array.from(document.querySelectorAll('path.leaflet-interactive')).map(p => p.getAttribute('fill'))")
+    assert len(set(fills)) >= 3
+    page.screenshot(path=str(artifacts_dir / "first-map-county.png"))
+
+    click_area(page, seat)
+    assert wait_for_level(page, level="community", parent=seat["properties"]["code"]) == len(communities)
+    assert page.locator("#crumbs a").all_inner_texts() == ["新兴县", "新城镇"]
+    page.screenshot(path=str(artifacts_dir / "first-map-township.png"))
+
+    page.locator("#crumbs a", has_text="新兴县").click()
+    assert wait_for_level(page, level="township", parent="445321") == 12
+
+    hosts = {urlsplit(url).netloc for url in requested if not url.startswith("data:")}
+    assert hosts == {urlsplit(base).netloc}, hosts
+    context.close()
