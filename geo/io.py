@@ -98,7 +98,9 @@ def _check_json(path: Path, *, name: str) -> None:
     try:
         document = json.loads(path.read_bytes())
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{name}: GeoJSON must be UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise InvalidInput(
+            f"{name}: GeoJSON must be UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             f"{name}: malformed GeoJSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
