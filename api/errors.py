@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import (
@@ -74,6 +75,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(
             status=422, title="Invalid request", detail=detail,
             instance=request.url.path, errors=errors,
+        )  # fmt: skip
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        return problem(
+            status=503, title="Database unavailable",
+            detail="the database cannot be reached; start it with `wangge db start` or check DATABASE_URL",
+            instance=request.url.path,
         )  # fmt: skip
 
     @app.exception_handler(StarletteHTTPException)

@@ -279,3 +279,20 @@ def shapely_point(x: float, y: float):
     from shapely.geometry import Point
 
     return Point(x, y)
+
+
+def test_database_down_is_503_problem(tmp_path) -> None:
+    from fastapi.testclient import TestClient
+    from sqlalchemy import create_engine
+
+    from api.app import create_app
+    from api.deps import get_engine
+
+    app = create_app()
+    nowhere = create_engine(f"postgresql+psycopg://wangge@/wangge?host={tmp_path}&port=1")
+    app.dependency_overrides[get_engine] = lambda: nowhere
+    with TestClient(app) as client:
+        for path in ("/api/health", "/api/areas"):
+            response = client.get(path)
+            assert response.status_code == 503, path
+            assert response.headers["content-type"].startswith(PROBLEM)

@@ -228,3 +228,48 @@ def test_xinxing_townships_pass_validation_under_their_county(session, shared_bo
         )
     ).scalar_one()
     assert synthetic is True
+
+
+# -- other formats ------------------------------------------------------------------------
+def write_layer(path: Path, features: list[dict], *, driver: str, crs: str = "EPSG:4326") -> Path:
+    """Write features with GDAL (pyogrio), as a desktop GIS would."""
+    import numpy as np
+    import shapely
+    from pyogrio.raw import write
+
+    geoms = np.array([shapely.to_wkb(shape(f["geometry"])) for f in features], dtype=object)
+    fields = [
+        np.array([f["properties"][k] for f in features], dtype=object) for k in ("code", "name")
+    ]
+    write(str(path), geometry=geoms, field_data=fields, fields=["code", "name"], driver=driver,
+          geometry_type="Polygon", crs=crs, encoding="UTF-8")  # fmt: skip
+    return path
+
+
+def test_geopackage_import(session, county, tmp_path) -> None:
+    path = write_layer(
+        tmp_path / "towns.gpkg",
+        [square_feature("990001100", "东镇", x0=112.0, y0=22.0, size=0.05)],
+        driver="GPKG",
+    )
+    report = run_import(session, path, level="township", parent_code=county)
+    assert report.applied and report.created == ["990001100"]
+
+
+def test_shapefile_with_siblings_and_its_projected_crs(session, county, tmp_path) -> None:
+    """A .shp beside its .shx/.dbf/.prj in a projected CRS (Web Mercator) is
+    read in its declared CRS and lands where the lon/lat square would."""
+    from geo.crs import from_wgs84, parse_crs
+
+    lonlat = box(112.0, 22.0, 112.05, 22.05)
+    mercator = from_wgs84(lonlat, crs=parse_crs("EPSG:3857"))
+    feature = {"type": "Feature", "properties": {"code": "990001100", "name": "东镇"},
+               "geometry": mapping(mercator)}  # fmt: skip
+    path = write_layer(tmp_path / "towns.shp", [feature], driver="ESRI Shapefile", crs="EPSG:3857")
+    report = run_import(session, path, level="township", parent_code=county)
+    assert report.crs == "EPSG:3857" and report.applied
+    stored = get_area(session, code="990001100", as_of=dt.date.today()).geom_4326
+    assert stored.symmetric_difference(lonlat).area < 1e-10
+    (tmp_path / "towns.dbf").unlink()
+    with pytest.raises(InvalidInput, match=r"needs its \.dbf"):
+        run_import(session, path, level="township", parent_code=county)
