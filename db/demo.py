@@ -73,13 +73,19 @@ def load_demo(engine: Engine, *, county_code: str, households: int, seed: int) -
         _delete_county(connection, county_code=county_code)
         _copy_areas(connection, demo=demo)
         building_ids = _copy_buildings(connection, demo=demo)
-        household_ids = _copy_households(connection, demo=demo, building_ids=building_ids)
+        # Assign before the households are written, so each row is written once.
+        microgrids = building_microgrids(connection, county_code=county_code)
+        household_ids = _copy_households(
+            connection, demo=demo, building_ids=building_ids, microgrids=microgrids
+        )
         _copy_residents(connection, demo=demo, household_ids=household_ids)
-        assigned, unassigned = assign_households(connection, county_code=county_code)
+        assigned, unassigned = _assignment_counts(connection, county_code=county_code)
     connection_done = time.perf_counter()
     with engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT").execute(
-            text("ANALYZE area; ANALYZE building; ANALYZE household; ANALYZE resident")
+            # VACUUM too: a re-run deletes the previous demo, whose dead rows would
+            # otherwise slow every later load and query until autovacuum came by.
+            text("VACUUM (ANALYZE) area, building, household, resident")
         )
     summary = demo.summary()
     summary["load"] = {
@@ -91,27 +97,38 @@ def load_demo(engine: Engine, *, county_code: str, households: int, seed: int) -
     return summary
 
 
+# The micro-grid of each building: the one in force whose polygon covers the
+# point; on a shared edge or vertex, the lowest code (deterministic).
+_BUILDING_MICROGRID = """
+    SELECT DISTINCT ON (b.id) b.id AS building_id, a.code
+    FROM building b
+    JOIN area a ON a.level = 'microgrid' AND a.valid_to IS NULL AND ST_Covers(a.geom, b.geom)
+    WHERE b.county_code = :county
+    ORDER BY b.id, a.code
+"""
+
+
+def building_microgrids(connection: Connection, *, county_code: str) -> dict[int, str]:
+    """Building id → micro-grid code by point-in-polygon; unlocated buildings are absent."""
+    rows = connection.execute(text(_BUILDING_MICROGRID), {"county": county_code})
+    return {int(building_id): str(code) for building_id, code in rows}
+
+
 def assign_households(connection: Connection, *, county_code: str) -> tuple[int, int]:
-    """Set each household's micro-grid: the micro-grid in force today whose
-    polygon covers its building's point; on a shared edge, the lowest code.
-    Returns (assigned, unassigned)."""
+    """Set every household's micro-grid from its building's point (same rule as
+    :func:`building_microgrids`). Returns (assigned, unassigned)."""
     connection.execute(
         text(
-            """
-            UPDATE household h SET microgrid_code = m.code
-            FROM (
-                SELECT DISTINCT ON (b.id) b.id AS building_id, a.code
-                FROM building b
-                JOIN area a ON a.level = 'microgrid' AND a.valid_to IS NULL
-                           AND ST_Covers(a.geom, b.geom)
-                WHERE b.county_code = :county
-                ORDER BY b.id, a.code
-            ) m
-            WHERE h.building_id = m.building_id AND h.county_code = :county
-            """
+            f"UPDATE household h SET microgrid_code = m.code FROM ({_BUILDING_MICROGRID}) m"
+            " WHERE h.building_id = m.building_id AND h.county_code = :county"
+            " AND h.microgrid_code IS DISTINCT FROM m.code"
         ),
         {"county": county_code},
     )
+    return _assignment_counts(connection, county_code=county_code)
+
+
+def _assignment_counts(connection: Connection, *, county_code: str) -> tuple[int, int]:
     row = connection.execute(
         text(
             "SELECT count(microgrid_code), count(*) - count(microgrid_code)"
@@ -192,21 +209,24 @@ def _copy_buildings(connection: Connection, *, demo: DemoCounty) -> np.ndarray:
 
 
 def _copy_households(
-    connection: Connection, *, demo: DemoCounty, building_ids: np.ndarray
+    connection: Connection,
+    *,
+    demo: DemoCounty,
+    building_ids: np.ndarray,
+    microgrids: dict[int, str],
 ) -> np.ndarray:
+    """COPY the households with their micro-grid (None where the building is unlocated)."""
     h = demo.households
     ids = _reserve_ids(connection, table="household", count=len(h))
     county = demo.county_code
+    household_buildings = building_ids[h.building].tolist()
     rows = zip(
-        ids.tolist(), [county] * len(h), building_ids[h.building].tolist(),
-        [str(u) for u in h.unit.tolist()], h.floor.tolist(), h.room.tolist(), strict=True,
+        ids.tolist(), [county] * len(h), household_buildings,
+        [str(u) for u in h.unit.tolist()], h.floor.tolist(), h.room.tolist(),
+        [microgrids.get(b) for b in household_buildings], strict=True,
     )  # fmt: skip
-    _copy(
-        connection,
-        table="household",
-        columns=("id", "county_code", "building_id", "unit", "floor", "room"),
-        rows=rows,
-    )
+    columns = ("id", "county_code", "building_id", "unit", "floor", "room", "microgrid_code")
+    _copy(connection, table="household", columns=columns, rows=rows)
     return ids
 
 
