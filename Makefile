@@ -40,7 +40,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy geo db
+	$(BIN)/mypy api db geo bench
 
 layers: $(STAMP)
 	$(BIN)/lint-imports

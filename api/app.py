@@ -15,10 +15,14 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 def create_app() -> FastAPI:
+    # No /docs or /redoc: FastAPI's pages load Swagger UI from a CDN, and the
+    # networks Wangge runs on have no internet. /openapi.json is served.
     app = FastAPI(
         title="Wangge 网格",
         version="0.1.0",
         description="GIS service for grid-based community epidemic control.",
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     for module in (health, areas, imports):

@@ -9,12 +9,26 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+import uvicorn
 
+from api.app import create_app
+from api.settings import ApiSettings
+from db import migrate as migrations
+from db.boundaries import (
+    BoundaryImportReport,
+    BoundaryImportRequest,
+    BoundaryRejected,
+    import_boundary_file,
+)
+from db.cluster import Cluster, ClusterState
+from db.demo import load_demo
+from db.engine import database_url, embedded_cluster, engine_for, session_scope
 from db.settings import DatabaseSettings
 from geo.errors import WanggeError
+from geo.validation import format_report_table
 
 app = typer.Typer(
     help="Wangge 网格: GIS for grid-based community epidemic control.",
@@ -25,21 +39,18 @@ db_app = typer.Typer(help="The embedded PostgreSQL + PostGIS cluster.", no_args_
 app.add_typer(db_app, name="db")
 
 
-def _fail(message: str, *, code: int = 1) -> None:
+def _fail(message: str, *, code: int = 1) -> NoReturn:
     typer.echo(f"wangge: {message}", err=True)
     raise typer.Exit(code)
 
 
 def _db_url(*, start: bool = True) -> str:
-    from db.engine import database_url
-
+    """The URL every command uses; the embedded cluster is started on demand."""
     return database_url(DatabaseSettings(), start_embedded=start)
 
 
 # --- wangge db ---------------------------------------------------------------
-def _cluster():  # type: ignore[no-untyped-def]
-    from db.engine import embedded_cluster
-
+def _cluster() -> Cluster:
     settings = DatabaseSettings()
     if settings.database_url:
         _fail("DATABASE_URL is set: Wangge uses that server and manages no cluster of its own")
@@ -65,14 +76,13 @@ def db_stop() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """Say whether the embedded cluster is missing, stopped or running (exit 0 only if running)."""
-    settings = DatabaseSettings()
-    if settings.database_url:
+    if DatabaseSettings().database_url:
         typer.echo("external: DATABASE_URL is set")
         return
     cluster = _cluster()
     state = cluster.state()
     typer.echo(f"{state.value}: {cluster.data_dir}")
-    if state.value != "running":
+    if state is not ClusterState.RUNNING:
         raise typer.Exit(3)
 
 
@@ -89,15 +99,11 @@ def migrate(
     down: Annotated[bool, typer.Option("--down", help="Downgrade to REVISION instead")] = False,
 ) -> None:
     """Bring the schema to REVISION with Alembic (upgrade, or --down to downgrade)."""
-    from db import migrate as migrations
-
     url = _db_url()
     if down:
         migrations.downgrade(url, revision=revision)
     else:
         migrations.upgrade(url, revision=revision)
-    from db.engine import engine_for
-
     typer.echo(f"schema at {migrations.current_revision(engine_for(url)) or 'base'}")
 
 
@@ -109,7 +115,10 @@ def load_boundaries(
         str, typer.Option(help="city, county, township, community, grid or microgrid")
     ],
     parent: Annotated[str | None, typer.Option(help="Code of the parent area")] = None,
-    crs: Annotated[str, typer.Option(help="wgs84, cgcs2000, gcj02, bd09 or EPSG:n")] = "",
+    crs: Annotated[
+        str | None,
+        typer.Option(help="wgs84, cgcs2000, gcj02, bd09 or EPSG:n (default: the file's)"),
+    ] = None,
     code_field: Annotated[str | None, typer.Option(help="Property holding the code")] = None,
     name_field: Annotated[str | None, typer.Option(help="Property holding the name")] = None,
     kind: Annotated[str, typer.Option(help="land, or sea for grids of vessels")] = "land",
@@ -122,37 +131,31 @@ def load_boundaries(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
     """Check a boundary file and import it whole, or not at all."""
-    from api.settings import ApiSettings
-    from db.boundaries import BoundaryImportRequest, BoundaryRejected, import_boundary_file
-    from db.engine import engine_for, session_scope
-    from geo.validation import format_report_table
-
     settings = ApiSettings()
     request = BoundaryImportRequest.build(
-        level=level, parent_code=parent, crs=crs or None, code_field=code_field,
+        level=level, parent_code=parent, crs=crs, code_field=code_field,
         name_field=name_field, kind=kind, dry_run=dry_run,
         valid_from=_parse_date(valid_from), max_vertices=settings.max_vertices_per_feature,
     )  # fmt: skip
-    engine = engine_for(_db_url())
     try:
-        with session_scope(engine) as session:
+        with session_scope(engine_for(_db_url())) as session:
             report = import_boundary_file(
                 session, path=file, request=request,
                 max_bytes=settings.max_upload_bytes, max_inflated_bytes=settings.max_inflated_bytes,
             )  # fmt: skip
     except BoundaryRejected as rejected:
-        _print_report(rejected.report, as_json=as_json, table=format_report_table)
+        _print_report(rejected.report, as_json=as_json)
         _fail(str(rejected))
-    _print_report(report, as_json=as_json, table=format_report_table)
+    _print_report(report, as_json=as_json)
 
 
-def _print_report(report, *, as_json: bool, table) -> None:  # type: ignore[no-untyped-def]
+def _print_report(report: BoundaryImportReport, *, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
-    else:
-        typer.echo(report.summary())
-        if report.validation.issues:
-            typer.echo(table(report.validation))
+        return
+    typer.echo(report.summary())
+    if report.validation.issues:
+        typer.echo(format_report_table(report.validation))
 
 
 def _parse_date(value: str | None) -> dt.date | None:
@@ -162,7 +165,6 @@ def _parse_date(value: str | None) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         _fail(f"--valid-from {value!r} is not a date (YYYY-MM-DD)")
-        raise
 
 
 # --- demo and serving ----------------------------------------------------------
@@ -172,15 +174,9 @@ def demo(
         str, typer.Option(help="County code (shipped outline: 445321 新兴县)")
     ] = "445321",
     households: Annotated[int, typer.Option(min=1, help="Number of households")] = 75_000,
-    seed: Annotated[
-        int, typer.Option(help="Random seed: the same seed gives the same county")
-    ] = 20200206,
+    seed: Annotated[int, typer.Option(help="The same seed gives the same county")] = 20200206,
 ) -> None:
     """Build the synthetic demo county on a real county outline (replaces an earlier demo)."""
-    from db import migrate as migrations
-    from db.demo import load_demo
-    from db.engine import engine_for
-
     url = _db_url()
     migrations.upgrade(url)
     summary = load_demo(engine_for(url), county_code=county, households=households, seed=seed)
@@ -193,12 +189,6 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1)")] = None,
 ) -> None:
     """Serve the API and the map (starting the embedded database if needed)."""
-    import uvicorn
-
-    from api.app import create_app
-    from api.settings import ApiSettings
-    from db import migrate as migrations
-
     settings = ApiSettings()
     migrations.upgrade(_db_url())
     uvicorn.run(

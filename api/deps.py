@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from api.settings import ApiSettings
 from db.engine import database_url, engine_for, session_scope
 from db.settings import DatabaseSettings
-from geo.crs import WGS84, Crs, parse_crs
+from geo.crs import Crs, parse_crs
 
 
 @lru_cache(maxsize=1)
@@ -58,4 +58,3 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ApiSettingsDep = Annotated[ApiSettings, Depends(get_api_settings)]
 CrsDep = Annotated[Crs, Depends(output_crs)]
 AsOfDep = Annotated[dt.date, Depends(as_of_date)]
-__all__ = ["WGS84", "ApiSettingsDep", "AsOfDep", "CrsDep", "SessionDep"]

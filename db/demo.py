@@ -33,15 +33,13 @@ DEMO_SOURCE = "wangge demo (synthetic)"
 
 
 def shipped_outline_path(county_code: str) -> Path:
-    """The shipped WGS84 outline of a county; ``NotFound`` lists what is shipped."""
-    path = BOUNDARIES_DIR / f"xinxing_{county_code}_wgs84.geojson"
+    """The shipped WGS84 outline ``*_<code>_wgs84.geojson``; ``NotFound`` lists what is shipped."""
     candidates = sorted(BOUNDARIES_DIR.glob(f"*_{county_code}_wgs84.geojson"))
     if candidates:
         return candidates[0]
     shipped = sorted(p.name for p in BOUNDARIES_DIR.glob("*_wgs84.geojson"))
     raise NotFound(
-        f"no shipped outline for county {county_code} (looked for {path.name});"
-        f" shipped: {', '.join(shipped) or 'none'}"
+        f"no shipped outline for county {county_code}; shipped: {', '.join(shipped) or 'none'}"
     )
 
 
