@@ -12,8 +12,12 @@ Promises (tested in ``tests/geo/test_demo.py``):
   (``DemoCounty.digest``); only ``numpy.random.default_rng(seed)`` draws numbers;
 * codes: township = county + 3 digits (from 100), community = township + 3,
   grid = community + 3, micro-grid = grid + 2;
-* every area geometry is a valid MultiPolygon on the 1e-6° grid (6 decimals),
-  siblings do not overlap and children lie within their parent;
+* every area geometry is a valid MultiPolygon on the 1e-6° grid (6 decimals);
+  all levels are planned in floating point and their linework is snapped in a
+  single noding pass (``geo.partition.node_coverage``), so siblings share
+  edges exactly (no overlap, no gap) and each parent is exactly the union of
+  its children. The county is the real outline plus a vertex, snapped by
+  ≤ 0.1 m, wherever a township, community or grid boundary meets it;
 * every building lies strictly inside exactly one micro-grid and all households
   of a building share it; grids hold 300–500 households in communities of at
   least 300 and micro-grids 30–50 wherever the building sizes allow it;
@@ -30,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import shapely
@@ -43,9 +47,11 @@ from geo.gazetteer import CountyGazetteer
 from geo.partition import (
     M_PER_DEG_LAT,
     M_PER_DEG_LON_EQUATOR,
-    band_partition,
+    Plan,
+    node_coverage,
+    plan_band,
+    plan_voronoi,
     snap_multipolygon,
-    voronoi_partition,
 )
 
 IntArray = NDArray[np.int64]
@@ -69,7 +75,7 @@ SEAT_SHARE = 0.40
 # grid, so a cut can always fall strictly between two distinct buildings.
 POINT_DECIMALS = 5
 # Buildings keep this distance (degrees, ~2 m) from their community's edge, so
-# snapping polygons to 1e-6° can never move an edge onto or past a building.
+# snapping the linework to 1e-6° (≤ 0.7e-6°) never moves an edge onto a building.
 _EDGE_MARGIN_DEG = 2e-5
 _ROOMS_PER_FLOOR = 2
 
@@ -236,10 +242,8 @@ class DemoCounty:
                 "hubei_linked": int(self.residents.hubei_linked.sum()),
                 "abroad_14d": int(self.residents.abroad_14d.sum()),
             },
-            "grid_households": _band_figures(self._grid_sizes_in_big_communities(), GRID_BAND),
-            "microgrid_households": _band_figures(
-                list(self.households_per_area("microgrid").values()), MICROGRID_BAND
-            ),
+            "grid_households": self._band_figures("grid"),
+            "microgrid_households": self._band_figures("microgrid"),
         }
 
     def digest(self) -> str:
@@ -254,12 +258,30 @@ class DemoCounty:
                 sha.update(_column_bytes(getattr(table, name)))
         return sha.hexdigest()
 
-    def _grid_sizes_in_big_communities(self) -> list[int]:
-        per_grid = self.households_per_area("grid")
-        per_community: dict[str, int] = {}
-        for code, n in per_grid.items():
-            per_community[code[:-3]] = per_community.get(code[:-3], 0) + n
-        return [n for code, n in per_grid.items() if per_community[code[:-3]] >= GRID_BAND[0]]
+    def banded_sizes(self, level: str) -> tuple[list[int], int]:
+        """Households per grid (``level="grid"``) or micro-grid (``"microgrid"``)
+        where the band applies, and how many areas are exempt from it: a
+        community under 300 households is one grid, a grid under 30 one micro-grid."""
+        low = GRID_BAND[0] if level == "grid" else MICROGRID_BAND[0]
+        suffix = 3 if level == "grid" else 2
+        per_area = self.households_per_area(level)
+        per_parent: dict[str, int] = {}
+        for code, n in per_area.items():
+            per_parent[code[:-suffix]] = per_parent.get(code[:-suffix], 0) + n
+        sizes = [n for code, n in per_area.items() if per_parent[code[:-suffix]] >= low]
+        return sizes, len(per_area) - len(sizes)
+
+    def _band_figures(self, level: str) -> dict[str, int]:
+        sizes, exempt = self.banded_sizes(level)
+        low, high = GRID_BAND if level == "grid" else MICROGRID_BAND
+        return {
+            "count": len(sizes),
+            "min": min(sizes, default=0),
+            "max": max(sizes, default=0),
+            "below_band": sum(1 for n in sizes if n < low),
+            "above_band": sum(1 for n in sizes if n > high),
+            "exempt": exempt,
+        }
 
 
 def generate_demo(
@@ -277,38 +299,17 @@ def generate_demo(
     """
     if households < 0:
         raise InvalidInput(f"households must be ≥ 0, got {households}")
-    if not gazetteer.townships:
-        raise InvalidInput(f"the gazetteer of {gazetteer.code} lists no townships")
+    if not 1 <= len(gazetteer.townships) <= 900:
+        raise InvalidInput(f"the gazetteer of {gazetteer.code} must list 1–900 townships")
     rng = np.random.default_rng(seed)
     outline = snap_multipolygon(county_outline_4326)
     if outline.is_empty:
         raise InvalidInput("the county outline has no area")
     seat = _seat_index(gazetteer, seat_township)
-    town_cells, town_centres = _township_cells(
-        rng, outline=outline, count=len(gazetteer.townships), seat=seat
+    drafts, sites, sheet = _plan_areas(
+        rng, outline=outline, gazetteer=gazetteer, seat=seat, households=households
     )
-    town_households = _township_households(
-        rng, total=households, count=len(gazetteer.townships), seat=seat
-    )
-    areas = [AreaRecord(gazetteer.code, gazetteer.name, "county", None, outline, False)]
-    sites: list[_Site] = []
-    for t, town in enumerate(gazetteer.townships):
-        town_code = f"{gazetteer.code}{100 + t:03d}"
-        areas.append(
-            AreaRecord(town_code, town.name, "township", gazetteer.code, town_cells[t], True)
-        )
-        sites += _township_sites(
-            rng,
-            town=_Town(code=town_code, name=town.name, communities=town.communities,
-                       cell=town_cells[t], centre=town_centres[t], seat=t == seat),
-            households=int(town_households[t]),
-        )  # fmt: skip
-    for site in sites:
-        areas.append(site.community)
-    for site in sites:
-        areas.extend(site.grids)
-    for site in sites:
-        areas.extend(site.microgrids)
+    areas = _snap_areas(outline, drafts=drafts, sheet=sheet)
     buildings = _buildings_table(sites, gazetteer=gazetteer)
     household_table = _households_table(rng, buildings)
     residents = _residents_table(rng, household_table, county_code=gazetteer.code)
@@ -316,7 +317,7 @@ def generate_demo(
         county_code=gazetteer.code,
         county_name=gazetteer.name,
         seed=seed,
-        areas=tuple(areas),
+        areas=areas,
         buildings=buildings,
         households=household_table,
         residents=residents,
@@ -366,6 +367,65 @@ def chinese_number(n: int) -> str:
     return head + (_DIGITS_ZH[ones] if ones else "")
 
 
+# --- areas -------------------------------------------------------------------------
+
+
+def _plan_areas(
+    rng: np.random.Generator,
+    *,
+    outline: MultiPolygon,
+    gazetteer: CountyGazetteer,
+    seat: int,
+    households: int,
+) -> tuple[list[_Draft], list[_Site], _Sheet]:
+    """Plan every level in floating point: drafts (parents first), sites, linework."""
+    count = len(gazetteer.townships)
+    town_plan, town_centres = _township_plan(rng, outline=outline, count=count, seat=seat)
+    town_households = _township_households(rng, total=households, count=count, seat=seat)
+    sheet = _Sheet(linework=list(town_plan.cuts_4326))
+    towns: list[_Draft] = []
+    sites: list[_Site] = []
+    for t, town in enumerate(gazetteer.townships):
+        code = f"{gazetteer.code}{100 + t:03d}"
+        first_leaf = len(sheet.leaves)
+        sites += _township_sites(
+            rng,
+            town=_Town(code=code, name=town.name, communities=town.communities,
+                       cell=town_plan.pieces_4326[t], centre=town_centres[t], seat=t == seat),
+            households=int(town_households[t]),
+            sheet=sheet,
+        )  # fmt: skip
+        stop_leaf = len(sheet.leaves)
+        towns.append(_Draft(code, town.name, "township", gazetteer.code, first_leaf, stop_leaf))
+    county = _Draft(gazetteer.code, gazetteer.name, "county", None, 0, len(sheet.leaves))
+    drafts = [
+        county,
+        *towns,
+        *(s.community for s in sites),
+        *(g for s in sites for g in s.grids),
+        *(m for s in sites for m in s.microgrids),
+    ]
+    return drafts, sites, sheet
+
+
+def _snap_areas(
+    outline: MultiPolygon, *, drafts: list[_Draft], sheet: _Sheet
+) -> tuple[AreaRecord, ...]:
+    """One snap-rounding pass over all linework, so every level shares its vertices."""
+    coverage = node_coverage(outline, linework=sheet.linework, pieces=sheet.leaves)
+    return tuple(
+        AreaRecord(
+            code=d.code,
+            name=d.name,
+            level=d.level,
+            parent_code=d.parent_code,
+            geom_4326=coverage.union_of_range(d.first_leaf, d.stop_leaf),
+            synthetic=d.level != "county",
+        )
+        for d in drafts
+    )
+
+
 # --- townships and communities -------------------------------------------------
 
 
@@ -374,9 +434,29 @@ class _Town:
     code: str
     name: str
     communities: tuple[str, ...]
-    cell: MultiPolygon
+    cell: BaseGeometry  # unsnapped
     centre: tuple[float, float]
     seat: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """An area before snapping: it covers leaves (micro-grids) first_leaf … stop_leaf - 1."""
+
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+    first_leaf: int
+    stop_leaf: int
+
+
+@dataclass(slots=True)
+class _Sheet:
+    """What has been drawn so far: micro-grid pieces (unsnapped) and all cut linework."""
+
+    linework: list[BaseGeometry]
+    leaves: list[BaseGeometry] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,10 +464,10 @@ class _Site:
     """One community's areas and buildings (before the county-wide tables)."""
 
     town: _Town
-    community: AreaRecord
+    community: _Draft
     urban: bool
-    grids: list[AreaRecord]
-    microgrids: list[AreaRecord]
+    grids: list[_Draft]
+    microgrids: list[_Draft]
     lonlat: FloatArray
     households: IntArray
     floors: IntArray
@@ -411,9 +491,9 @@ def _is_urban(community_name: str) -> bool:
     return community_name.endswith(("社区", "居委会"))
 
 
-def _township_cells(
+def _township_plan(
     rng: np.random.Generator, *, outline: MultiPolygon, count: int, seat: int
-) -> tuple[list[MultiPolygon], list[tuple[float, float]]]:
+) -> tuple[Plan, list[tuple[float, float]]]:
     """Voronoi cells of well-spread random centres; the seat gets the most central one."""
     spacing_m = 0.6 * math.sqrt(_area_m2(outline) / count)
     inner = _shrink(outline, margin_m=spacing_m / 4)
@@ -423,8 +503,7 @@ def _township_cells(
     order = [i for i in range(count) if i != central]
     order.insert(seat, central)
     centres = centres[order]
-    cells = voronoi_partition(outline, centres)
-    return cells, [(float(x), float(y)) for x, y in centres]
+    return plan_voronoi(outline, centres), [(float(x), float(y)) for x, y in centres]
 
 
 def _township_households(
@@ -438,12 +517,15 @@ def _township_households(
     return apportion(total, weights)
 
 
-def _township_sites(rng: np.random.Generator, *, town: _Town, households: int) -> list[_Site]:
+def _township_sites(
+    rng: np.random.Generator, *, town: _Town, households: int, sheet: _Sheet
+) -> list[_Site]:
     if not town.communities:
-        return []
+        raise InvalidInput(f"{town.name} lists no village or community")
     urban = np.array([_is_urban(c) for c in town.communities])
     centres = _community_centres(rng, town=town, urban=urban)
-    cells = voronoi_partition(town.cell, centres)
+    plan = plan_voronoi(town.cell, centres)
+    sheet.linework.extend(plan.cuts_4326)
     counts = _community_households(rng, total=households, urban=urban, seat=town.seat)
     return [
         _community_site(
@@ -451,10 +533,11 @@ def _township_sites(rng: np.random.Generator, *, town: _Town, households: int) -
             town=town,
             code=f"{town.code}{j + 1:03d}",
             name=name,
-            cell=cells[j],
+            cell=plan.pieces_4326[j],
             centre=(float(centres[j, 0]), float(centres[j, 1])),
             households=int(counts[j]),
             urban=bool(urban[j]),
+            sheet=sheet,
         )
         for j, name in enumerate(town.communities)
     ]
@@ -497,38 +580,49 @@ def _community_households(
     return _avoid_unsplittable(counts, urban=urban)
 
 
-def _unsplittable_fix(n: int, *, urban: bool) -> int:
-    """The nearest community size to ``n`` that the bands split well (0 if ``n`` is fine).
+def _awkward_gap(n: int, *, urban: bool) -> tuple[int, int] | None:
+    """The gap of community sizes that the bands split badly, if ``n`` is in one.
 
     Between ``max`` and ``2·min`` of a band (500–600, 50–60) no number of parts
     keeps every part in the band; just above ``2·min`` the two halves must both
-    land in a narrow window, which whole apartment blocks (30–48 households)
-    often miss, hence the slack.
+    land in a narrow window, which whole buildings often miss, hence the slack
+    (apartment blocks hold 30–48 households, village houses 1–3).
     """
-    for (low, high), slack in ((GRID_BAND, 60 if urban else 10), (MICROGRID_BAND, 0)):
+    for (low, high), slack in (
+        (GRID_BAND, 60 if urban else 10),
+        (MICROGRID_BAND, 0 if urban else 3),
+    ):
         if high < n < 2 * low + slack:
-            return high if n - high <= 2 * low + slack - n else 2 * low + slack
-    return 0
+            return high, 2 * low + slack
+    return None
 
 
 def _avoid_unsplittable(counts: IntArray, *, urban: BoolArray) -> IntArray:
-    """Move households to/from the largest sibling until no size is awkward to split."""
+    """Move households between siblings until no size is awkward to split.
+
+    Each awkward community moves to the nearer edge of its gap, trading the
+    difference with the largest sibling that stays fine; the total is kept.
+    """
     counts = counts.copy()
-    for _ in range(4 * counts.size):
-        fixes = [
-            _unsplittable_fix(int(n), urban=bool(u)) for n, u in zip(counts, urban, strict=True)
-        ]
-        bad = [i for i, fix in enumerate(fixes) if fix]
-        if not bad or counts.size < 2:
-            break
-        i = bad[0]
-        others = np.where(np.arange(counts.size) == i, -1, counts)
-        donor = int(np.argmax(others))
-        delta = fixes[i] - int(counts[i])
-        if counts[donor] - delta < 1:
-            break
-        counts[i] += delta
-        counts[donor] -= delta
+    flags = urban.tolist()
+    for i in range(counts.size):
+        gap = _awkward_gap(int(counts[i]), urban=flags[i])
+        if gap is None:
+            continue
+        for target in sorted(gap, key=lambda edge: abs(edge - int(counts[i]))):
+            delta = target - int(counts[i])
+            takers = [
+                j
+                for j in range(counts.size)
+                if j != i
+                and counts[j] - delta >= 1
+                and _awkward_gap(int(counts[j] - delta), urban=flags[j]) is None
+            ]
+            if takers:
+                j = max(takers, key=lambda k: (int(counts[k]), -k))
+                counts[i] += delta
+                counts[j] -= delta
+                break
     return counts
 
 
@@ -541,10 +635,11 @@ def _community_site(
     town: _Town,
     code: str,
     name: str,
-    cell: MultiPolygon,
+    cell: BaseGeometry,
     centre: tuple[float, float],
     households: int,
     urban: bool,
+    sheet: _Sheet,
 ) -> _Site:
     sizes, floors, units = _building_sizes(rng, households=households, urban=urban)
     n_buildings = sizes.size
@@ -571,10 +666,11 @@ def _community_site(
         centres=cluster_centres[cluster] if n_buildings else np.empty((0, 2)),
         sigma_m=min(40.0 if urban else 80.0, spread_m / 10),
     )
-    community = AreaRecord(code, name, "community", town.code, cell, True)
+    first_leaf = len(sheet.leaves)
     grids, microgrids, grid_code, microgrid_code = _grids(
-        community=community, lonlat=lonlat, households=sizes
+        code=code, name=name, cell=cell, lonlat=lonlat, households=sizes, sheet=sheet
     )
+    community = _Draft(code, name, "community", town.code, first_leaf, len(sheet.leaves))
     return _Site(
         town=town,
         community=community,
@@ -641,34 +737,49 @@ def _village_houses(
 
 
 def _grids(
-    *, community: AreaRecord, lonlat: FloatArray, households: IntArray
-) -> tuple[list[AreaRecord], list[AreaRecord], list[str], list[str]]:
-    """Grids then micro-grids of one community, and each building's grid/micro-grid code."""
+    *,
+    code: str,
+    name: str,
+    cell: BaseGeometry,
+    lonlat: FloatArray,
+    households: IntArray,
+    sheet: _Sheet,
+) -> tuple[list[_Draft], list[_Draft], list[str], list[str]]:
+    """Plan the grids then micro-grids of one community (leaves go to ``sheet``),
+    and each building's grid and micro-grid code."""
     grid_code = [""] * households.size
     microgrid_code = [""] * households.size
-    grids: list[AreaRecord] = []
-    microgrids: list[AreaRecord] = []
-    grid_parts = band_partition(
-        community.geom_4326, lonlat, weights=households if households.size else None,
+    grids: list[_Draft] = []
+    microgrids: list[_Draft] = []
+    grid_plan = plan_band(
+        cell, lonlat, weights=households if households.size else None,
         min_weight=GRID_BAND[0], max_weight=GRID_BAND[1], target_weight=GRID_TARGET,
     )  # fmt: skip
-    for g, grid in enumerate(grid_parts, start=1):
-        code = f"{community.code}{g:03d}"
-        grids.append(AreaRecord(code, f"{community.name}第{g}网格", "grid", community.code,
-                                grid.geom_4326, True))  # fmt: skip
-        micro_parts = band_partition(
-            grid.geom_4326, lonlat[grid.indices],
-            weights=households[grid.indices] if grid.indices.size else None,
+    sheet.linework.extend(grid_plan.cuts_4326)
+    for g, (piece, members) in enumerate(
+        zip(grid_plan.pieces_4326, grid_plan.indices, strict=True), start=1
+    ):
+        grid = f"{code}{g:03d}"
+        first_leaf = len(sheet.leaves)
+        micro_plan = plan_band(
+            piece, lonlat[members], weights=households[members] if members.size else None,
             min_weight=MICROGRID_BAND[0], max_weight=MICROGRID_BAND[1],
             target_weight=MICROGRID_TARGET,
         )  # fmt: skip
-        for m, micro in enumerate(micro_parts, start=1):
-            micro_code = f"{code}{m:02d}"
-            microgrids.append(AreaRecord(micro_code, f"{community.name}第{g}网格{m}号微网格",
-                                         "microgrid", code, micro.geom_4326, True))  # fmt: skip
-            for b in grid.indices[micro.indices].tolist():
-                grid_code[b] = code
-                microgrid_code[b] = micro_code
+        sheet.linework.extend(micro_plan.cuts_4326)
+        for m, (micro_piece, micro_members) in enumerate(
+            zip(micro_plan.pieces_4326, micro_plan.indices, strict=True), start=1
+        ):
+            micro = f"{grid}{m:02d}"
+            leaf = len(sheet.leaves)
+            sheet.leaves.append(micro_piece)
+            microgrids.append(
+                _Draft(micro, f"{name}第{g}网格{m}号微网格", "microgrid", grid, leaf, leaf + 1)
+            )
+            for b in members[micro_members].tolist():
+                grid_code[b] = grid
+                microgrid_code[b] = micro
+        grids.append(_Draft(grid, f"{name}第{g}网格", "grid", code, first_leaf, len(sheet.leaves)))
     return grids, microgrids, grid_code, microgrid_code
 
 
@@ -953,17 +1064,6 @@ def _column_bytes(column: NDArray[np.generic]) -> bytes:
     return np.ascontiguousarray(column).tobytes() + b"\x1e"
 
 
-def _band_figures(sizes: list[int], band: tuple[int, int]) -> dict[str, int]:
-    low, high = band
-    return {
-        "count": len(sizes),
-        "min": min(sizes, default=0),
-        "max": max(sizes, default=0),
-        "below_band": sum(1 for s in sizes if s < low),
-        "above_band": sum(1 for s in sizes if s > high),
-    }
-
-
 def _local_metres(lonlat: FloatArray, *, origin: tuple[float, float]) -> FloatArray:
     """Local equirectangular metres around ``origin``: enough for spacing rules."""
     k_lon = M_PER_DEG_LON_EQUATOR * math.cos(math.radians(origin[1]))
@@ -978,7 +1078,7 @@ def _area_m2(geom: BaseGeometry) -> float:
     return float(geom.area) * M_PER_DEG_LON_EQUATOR * math.cos(math.radians(lat)) * M_PER_DEG_LAT
 
 
-def _shrink(geom: MultiPolygon, *, margin_m: float) -> MultiPolygon | Polygon:
+def _shrink(geom: BaseGeometry, *, margin_m: float) -> BaseGeometry:
     """``geom`` pulled in by about ``margin_m`` (falls back to ``geom`` if that empties it)."""
     inner = shapely.buffer(geom, -margin_m / M_PER_DEG_LAT)
     return geom if inner.is_empty else inner

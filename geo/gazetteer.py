@@ -75,12 +75,17 @@ def county_gazetteer(county_code: str) -> CountyGazetteer:
     """
     if not re.fullmatch(r"\d{6}", county_code):
         raise InvalidInput(f"county code must be 6 digits, got {county_code!r}")
+    return _cached_county(county_code)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_county(county_code: str) -> CountyGazetteer:
+    # Cache the small parsed result, not the 12 MB file (read again in ~0.1 s).
     return _parse_county(text=_location_text(), county_code=county_code)
 
 
-@functools.lru_cache(maxsize=1)
 def _location_text() -> str:
-    """The whole gazetteer file as text (cached: it is 12 MB)."""
+    """The whole gazetteer file as text."""
     folder = _jionlp_dictionary_dir()
     plain = folder / LOCATION_FILE
     if plain.is_file():

@@ -14,11 +14,13 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from geo.errors import InvalidInput
 from geo.partition import (
-    GRID_SIZE_DEG,
     Part,
     band_part_count,
     band_partition,
     bisect_partition,
+    node_coverage,
+    plan_bisect,
+    plan_voronoi,
     voronoi_partition,
 )
 
@@ -42,7 +44,10 @@ U_SHAPE_4326 = Polygon(
 
 
 def to_metres(geom: shapely.Geometry) -> shapely.Geometry:
-    return shapely.transform(geom, lambda xy: np.column_stack(LAEA.transform(xy[:, 0], xy[:, 1])))
+    """Project to LAEA metres. Edges are straight in lon/lat, not in LAEA: densify
+    first (~10 m) so a long edge and the same edge split at a cut agree."""
+    dense = shapely.segmentize(geom, 1e-4)
+    return shapely.transform(dense, lambda xy: np.column_stack(LAEA.transform(xy[:, 0], xy[:, 1])))
 
 
 def points_inside(polygon: Polygon, *, count: int, seed: int) -> np.ndarray:
@@ -62,7 +67,7 @@ def assert_tiles(parts: list[Part] | list[MultiPolygon], polygon: Polygon) -> No
         assert isinstance(geom, MultiPolygon)
         assert geom.is_valid and not geom.is_empty
         coords = shapely.get_coordinates(geom)
-        assert np.array_equal(coords, np.round(coords / GRID_SIZE_DEG) * GRID_SIZE_DEG)
+        assert np.array_equal(coords, np.round(coords, 6))  # on the 1e-6° grid
     metric = [to_metres(g) for g in geoms]
     for i in range(len(metric)):
         for j in range(i + 1, len(metric)):
@@ -148,7 +153,7 @@ def test_band_partition_of_light_piece_is_one_part() -> None:
 
 @pytest.mark.parametrize(
     ("total", "expected"),
-    [(400, 1), (500, 1), (600, 2), (1000, 2), (1300, 3), (550, 2), (520, 1), (5000, 12)],
+    [(400, 1), (500, 1), (600, 2), (800, 2), (1000, 3), (1300, 3), (550, 2), (520, 1), (5000, 13)],
 )
 def test_band_part_count(total: int, expected: int) -> None:
     assert band_part_count(total, band=(300, 500), target=400) == expected
@@ -178,3 +183,29 @@ def test_invalid_input_is_rejected() -> None:
         band_partition(U_SHAPE_4326, pts, min_weight=5, max_weight=1)
     with pytest.raises(InvalidInput):
         voronoi_partition(U_SHAPE_4326, [[112.205, 22.705], [112.205, 22.705]])
+
+
+def test_plans_noded_together_nest_exactly() -> None:
+    """Two levels planned in floating point and snapped in one pass: each parent
+    is exactly the union of its children, and children never cross parents."""
+    seeds = points_inside(U_SHAPE_4326, count=4, seed=15)
+    towns = plan_voronoi(U_SHAPE_4326, seeds)
+    pts = points_inside(U_SHAPE_4326, count=800, seed=16)
+    linework = list(towns.cuts_4326)
+    leaves: list[shapely.Geometry] = []
+    ranges = []
+    for piece in towns.pieces_4326:
+        inside = pts[shapely.contains_xy(piece.buffer(-2e-5), pts[:, 0], pts[:, 1])]
+        plan = plan_bisect(piece, inside, target_parts=3)
+        linework += plan.cuts_4326
+        ranges.append((len(leaves), len(leaves) + len(plan.pieces_4326)))
+        leaves += plan.pieces_4326
+    coverage = node_coverage(U_SHAPE_4326, linework=linework, pieces=leaves)
+    for start, stop in ranges:
+        parent = coverage.union_of_range(start, stop)
+        children = [coverage.union_of([i]) for i in range(start, stop)]
+        assert parent.is_valid and all(c.is_valid for c in children)
+        parent_m = to_metres(parent)
+        union_m = shapely.union_all([to_metres(c) for c in children])
+        assert parent_m.symmetric_difference(union_m).area < 1e-3
+    assert_tiles([coverage.union_of([i]) for i in range(len(leaves))], U_SHAPE_4326)
