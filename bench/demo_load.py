@@ -4,7 +4,7 @@ it finishes in under 2 minutes here").
 Measured beside its anchor in the same run, on the same throwaway cluster:
 
 * wangge: ``db.demo.load_demo`` at the default size, the whole call (generate,
-  COPY, PostGIS micro-grid assignment, ANALYZE), with the generate/write split;
+  COPY, PostGIS micro-grid assignment, VACUUM ANALYZE), with the generate/write split;
 * anchor: ``psql \\copy ... FROM`` of exactly the same rows (exported from the
   wangge run with ``\\copy ... TO``) into a second freshly migrated database,
   in one transaction: the raw bulk-load floor, with nothing generated and no
@@ -195,7 +195,7 @@ def result_rows(*, m: Measurements) -> list[list[str]]:
         ["wangge demo, whole call", *seconds_cell(values=total)],
         ["— generate (`generate_s`)", *seconds_cell(values=[r.generate_seconds for r in m.demo_runs])],
         ["— write: COPY + assignment (`write_s`)", *seconds_cell(values=write)],
-        ["— rest: ANALYZE, connect", *seconds_cell(values=[r.total_seconds - r.generate_seconds - r.write_seconds for r in m.demo_runs])],
+        ["— rest: VACUUM ANALYZE, connect", *seconds_cell(values=[r.total_seconds - r.generate_seconds - r.write_seconds for r in m.demo_runs])],
         ["anchor: `psql \\copy … FROM`, same rows", *seconds_cell(values=m.copy_seconds)],
         ["rows loaded (area+building+household+resident)", f"{m.rows_total:,}", _rows_detail(m=m)],
         ["wangge rows/s (whole call)", f"{wangge_rows_per_s:,.0f}", ""],
@@ -238,8 +238,8 @@ same cluster, all four tables in one transaction — the raw bulk-load floor, wi
 nothing generated and no PostGIS assignment. {repeat} runs each; each wangge run
 replaces the previous data (as a re-run of `wangge demo` does), each anchor run
 starts from truncated tables; a CHECKPOINT precedes every timed run (untimed).
-A re-run DELETEs the previous rows, and autovacuum has no time to reclaim
-them between runs, so each re-run is slower than the one before; run 1 (empty
+A re-run first DELETEs the previous demo (the load vacuums afterwards), so
+re-runs pay for the delete and for index entries of dead rows; run 1 (empty
 tables, as on a fresh `make demo`) is therefore also shown alone.
 
 - reproduce: `{command}` (or `make bench`)
