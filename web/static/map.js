@@ -77,28 +77,37 @@
     }).addTo(map);
     drawLegend(cuts);
     drawCrumbs();
-    if (collection.features.length) map.fitBounds(layer.getBounds(), { padding: [20, 20] });
+    // No animation: the view is final once the layer is drawn (clicks land where they aim).
+    if (collection.features.length) map.fitBounds(layer.getBounds(), { padding: [20, 20], animate: false });
     document.body.dataset.features = String(collection.features.length);
     document.body.dataset.level = collection.features.length ? collection.features[0].properties.level : "";
     document.body.dataset.parent = trail.length ? trail[trail.length - 1].code : "";
+    document.body.dataset.ready = String(Date.now());
   }
 
   async function show(step) {
     setStatus("加载中…");
     try {
-      const collection = await getJSON(`/api/areas/${encodeURIComponent(step.code)}/children`);
+      const url = step.code ? `/api/areas/${encodeURIComponent(step.code)}/children` : `/api/areas?level=${step.level}&limit=1000`;
+      const collection = await getJSON(url);
       render(collection);
-      setStatus(`${step.name}: ${collection.features.length} 个下级区域`);
+      setStatus(`${step.name}: ${collection.features.length} 个${step.code ? "下级" : ""}区域`);
     } catch (err) { setStatus(`错误: ${err.message}`); }
   }
 
+  // Start from the top level that has areas: a single root (the demo county)
+  // opens on its children; several roots (e.g. all counties of a city) are shown side by side.
   async function start() {
     setStatus("加载中…");
     for (const level of LEVEL_ORDER) {
       const top = await getJSON(`/api/areas?level=${level}&limit=1`);
-      if (top.numberMatched > 0) {
+      if (top.numberMatched === 1) {
         const root = top.features[0].properties;
         trail.push({ code: root.code, name: root.name, level: root.level });
+        return show(trail[0]);
+      }
+      if (top.numberMatched > 1) {
+        trail.push({ code: "", name: `全部${LEVEL_ZH[level] || level}`, level });
         return show(trail[0]);
       }
     }
