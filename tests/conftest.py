@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_BOUNDARIES = REPO_ROOT.parent / "shared" / "data" / "boundaries"
 
 
-class TestCluster:
+class ThrowawayCluster:
     """A cluster of the suite's own, with one fresh database per purpose."""
 
     def __init__(self, cluster: Cluster) -> None:
@@ -44,7 +44,7 @@ class TestCluster:
 
 
 @pytest.fixture(scope="session")
-def pg() -> Iterator[TestCluster]:
+def pg() -> Iterator[ThrowawayCluster]:
     root = Path(tempfile.mkdtemp(prefix="wangge-test-"))
     root.chmod(0o755)  # the server runs as 'postgres' when we are root: it must reach its data dir
     cluster = Cluster(
@@ -52,14 +52,14 @@ def pg() -> Iterator[TestCluster]:
     )
     cluster.start()
     try:
-        yield TestCluster(cluster)
+        yield ThrowawayCluster(cluster)
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def db_url(pg: TestCluster) -> str:
+def db_url(pg: ThrowawayCluster) -> str:
     return pg.database("wangge_test")
 
 
