@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -398,53 +398,50 @@ def _check_attributes(
 def _check_duplicate_codes(
     features: Sequence[BoundaryFeature], *, existing_siblings: Sequence[ExistingSibling]
 ) -> list[Issue]:
-    stored = {code for code in (_clean(s.code) for s in existing_siblings) if code}
-    first_row: dict[str, int] = {}
-    issues: list[Issue] = []
-    for feature in features:
-        code = _clean(feature.code)
-        if code is None:
-            continue
-        if code in stored:
-            message = (
-                f"{_describe(feature)}: code {code} is already used by a stored sibling "
-                "area that this import does not replace"
-            )
-            issues.append(_issue(RULE_DUPLICATE_CODE, feature=feature, message=message))
-        if code in first_row:
-            message = f"{_describe(feature)}: code {code} is already used by row {first_row[code]}"
-            issues.append(_issue(RULE_DUPLICATE_CODE, feature=feature, message=message))
-        else:
-            first_row[code] = feature.index
-    return issues
+    return _check_duplicates(
+        features, rule=RULE_DUPLICATE_CODE, what="code", value=lambda f: f.code, key=lambda v: v,
+        stored={code: code for s in existing_siblings if (code := _clean(s.code)) is not None},
+    )  # fmt: skip
 
 
 def _check_duplicate_names(
     features: Sequence[BoundaryFeature], *, existing_siblings: Sequence[ExistingSibling]
 ) -> list[Issue]:
-    stored = {
-        _name_key(name): sibling.code
-        for sibling in existing_siblings
-        if (name := _clean(sibling.name)) is not None
-    }
+    return _check_duplicates(
+        features, rule=RULE_DUPLICATE_NAME, what="name", value=lambda f: f.name, key=_name_key,
+        stored={_name_key(n): s.code for s in existing_siblings if (n := _clean(s.name)) is not None},
+    )  # fmt: skip
+
+
+def _check_duplicates(
+    features: Sequence[BoundaryFeature],
+    *,
+    rule: str,
+    what: str,
+    value: Callable[[BoundaryFeature], str | None],
+    key: Callable[[str], str],
+    stored: dict[str, str],
+) -> list[Issue]:
+    """One issue per feature whose ``what`` repeats a stored sibling's (``stored``
+    maps key → that sibling's code) or an earlier row's."""
     first_row: dict[str, int] = {}
     issues: list[Issue] = []
     for feature in features:
-        name = _clean(feature.name)
-        if name is None:
+        text = _clean(value(feature))
+        if text is None:
             continue
-        key = _name_key(name)
-        if key in stored:
+        k = key(text)
+        if k in stored:
             message = (
-                f"{_describe(feature)}: name {name} is already used by the stored sibling "
-                f"area {stored[key]}"
+                f"{_describe(feature)}: {what} {text} is already used by the stored sibling "
+                f"area {stored[k]}, which this import does not replace"
             )
-            issues.append(_issue(RULE_DUPLICATE_NAME, feature=feature, message=message))
-        if key in first_row:
-            message = f"{_describe(feature)}: name {name} is already used by row {first_row[key]}"
-            issues.append(_issue(RULE_DUPLICATE_NAME, feature=feature, message=message))
+            issues.append(_issue(rule, feature=feature, message=message))
+        if k in first_row:
+            message = f"{_describe(feature)}: {what} {text} is already used by row {first_row[k]}"
+            issues.append(_issue(rule, feature=feature, message=message))
         else:
-            first_row[key] = feature.index
+            first_row[k] = feature.index
     return issues
 
 
