@@ -131,9 +131,19 @@ def get_area(session: Session, *, code: str, as_of: dt.date) -> AreaRecord:
     return _with_figures(session, rows=rows, as_of=as_of)[0]
 
 
+def _require_area(session: Session, *, code: str, as_of: dt.date) -> None:
+    """``NotFound`` unless ``code`` is in force on ``as_of`` (cheap: no figures)."""
+    found = session.execute(
+        text(f"SELECT 1 FROM area a WHERE a.code = :code AND {IN_FORCE}"),
+        {"code": code, "as_of": as_of},
+    ).first()
+    if found is None:
+        raise NotFound(f"no area with code {code!r} on {as_of.isoformat()}")
+
+
 def child_areas(session: Session, *, code: str, as_of: dt.date) -> list[AreaRecord]:
     """The areas whose parent is ``code`` on ``as_of``, ordered by code."""
-    get_area(session, code=code, as_of=as_of)  # NotFound for an unknown parent
+    _require_area(session, code=code, as_of=as_of)
     rows = session.execute(
         text(_SELECT + " AND a.parent_code = :code ORDER BY a.code"), {"code": code, "as_of": as_of}
     ).all()
@@ -159,7 +169,7 @@ def list_areas(
     where, params = _filters(level=level, within=within, bbox=bbox)
     params |= {"as_of": as_of, "limit": limit, "offset": offset}
     if within is not None:
-        get_area(session, code=within, as_of=as_of)
+        _require_area(session, code=within, as_of=as_of)
     count_sql = f"SELECT count(*) FROM area a WHERE {IN_FORCE}{where}"
     matched = int(session.execute(text(count_sql), params).scalar_one())
     rows = session.execute(

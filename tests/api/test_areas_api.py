@@ -135,6 +135,8 @@ def test_gcj02_output_is_shifted_like_the_forward_formula(client, hierarchy) -> 
     ("path", "params", "status", "needle"),
     [
         ("/api/areas/nope", {}, 404, "no area with code 'nope'"),
+        ("/api/areas/nope/children", {}, 404, "no area with code 'nope'"),
+        ("/api/areas", {"within": "nope"}, 404, "no area with code 'nope'"),
         ("/api/areas", {"level": "planet"}, 422, "level 'planet'"),
         ("/api/areas", {"bbox": "1,2,3"}, 422, "bbox"),
         ("/api/areas", {"crs": "mars"}, 400, "unknown coordinate reference system"),
