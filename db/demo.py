@@ -19,6 +19,7 @@ import shapely
 from psycopg import Connection as PgConnection
 from sqlalchemy import Connection, Engine, text
 
+from db.assign import assignment_counts, building_microgrids
 from geo.demo import DemoCounty, generate_demo
 from geo.errors import NotFound
 from geo.gazetteer import county_gazetteer
@@ -77,7 +78,7 @@ def load_demo(engine: Engine, *, county_code: str, households: int, seed: int) -
             connection, demo=demo, building_ids=building_ids, microgrids=microgrids
         )
         _copy_residents(connection, demo=demo, household_ids=household_ids)
-        assigned, unassigned = _assignment_counts(connection, county_code=county_code)
+        assigned, unassigned = assignment_counts(connection, county_code=county_code)
     connection_done = time.perf_counter()
     with engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT").execute(
@@ -93,48 +94,6 @@ def load_demo(engine: Engine, *, county_code: str, households: int, seed: int) -
         "households_unassigned": unassigned,
     }
     return summary
-
-
-# The micro-grid of each building: the one in force whose polygon covers the
-# point; on a shared edge or vertex, the lowest code (deterministic).
-_BUILDING_MICROGRID = """
-    SELECT DISTINCT ON (b.id) b.id AS building_id, a.code
-    FROM building b
-    JOIN area a ON a.level = 'microgrid' AND a.valid_to IS NULL AND ST_Covers(a.geom, b.geom)
-    WHERE b.county_code = :county
-    ORDER BY b.id, a.code
-"""
-
-
-def building_microgrids(connection: Connection, *, county_code: str) -> dict[int, str]:
-    """Building id → micro-grid code by point-in-polygon; unlocated buildings are absent."""
-    rows = connection.execute(text(_BUILDING_MICROGRID), {"county": county_code})
-    return {int(building_id): str(code) for building_id, code in rows}
-
-
-def assign_households(connection: Connection, *, county_code: str) -> tuple[int, int]:
-    """Set every household's micro-grid from its building's point (same rule as
-    :func:`building_microgrids`). Returns (assigned, unassigned)."""
-    connection.execute(
-        text(
-            f"UPDATE household h SET microgrid_code = m.code FROM ({_BUILDING_MICROGRID}) m"
-            " WHERE h.building_id = m.building_id AND h.county_code = :county"
-            " AND h.microgrid_code IS DISTINCT FROM m.code"
-        ),
-        {"county": county_code},
-    )
-    return _assignment_counts(connection, county_code=county_code)
-
-
-def _assignment_counts(connection: Connection, *, county_code: str) -> tuple[int, int]:
-    row = connection.execute(
-        text(
-            "SELECT count(microgrid_code), count(*) - count(microgrid_code)"
-            " FROM household WHERE county_code = :county"
-        ),
-        {"county": county_code},
-    ).one()
-    return int(row[0]), int(row[1])
 
 
 def _delete_county(connection: Connection, *, county_code: str) -> None:
@@ -191,17 +150,17 @@ def _ewkb_hex(geom_4326: Any) -> Any:
 
 
 def _copy_buildings(connection: Connection, *, demo: DemoCounty) -> np.ndarray:
+    """COPY the standard address registry (one row per building)."""
     b = demo.buildings
     ids = _reserve_ids(connection, table="building", count=len(b))
-    wkb = _ewkb_hex(shapely.points(b.lon, b.lat))
-    road = [r or None for r in b.road.tolist()]
     rows = zip(
-        ids.tolist(), b.county_code.tolist(), b.code.tolist(), b.address.tolist(), b.township.tolist(),
-        b.community.tolist(), road, b.house_no.tolist(), _blank_none(b.estate), _blank_none(b.building_no),
-        wkb.tolist(), strict=True,
+        ids.tolist(), b.county_code.tolist(), b.code.tolist(), b.address.tolist(), b.county.tolist(),
+        b.township.tolist(), b.community.tolist(), _blank_none(b.road), b.house_no.tolist(),
+        _blank_none(b.estate), _blank_none(b.building_no), _blank_none(b.village_group),
+        [DEMO_SOURCE] * len(b), _ewkb_hex(shapely.points(b.lon, b.lat)).tolist(), strict=True,
     )  # fmt: skip
-    columns = ("id", "county_code", "code", "address", "township", "community", "road",
-               "house_number", "estate", "building_no", "geom")  # fmt: skip
+    columns = ("id", "county_code", "code", "address", "county", "township", "community", "road",
+               "house_number", "estate", "building_no", "village_group", "source", "geom")  # fmt: skip
     _copy(connection, table="building", columns=columns, rows=rows)
     return ids
 
@@ -213,17 +172,28 @@ def _copy_households(
     building_ids: np.ndarray,
     microgrids: dict[int, str],
 ) -> np.ndarray:
-    """COPY the households with their micro-grid (None where the building is unlocated)."""
+    """COPY the households, located at their building's point (a building-level
+    match of their standard address), with their micro-grid."""
     h = demo.households
+    b = demo.buildings
     ids = _reserve_ids(connection, table="household", count=len(h))
-    county = demo.county_code
     household_buildings = building_ids[h.building].tolist()
+    points = _ewkb_hex(shapely.points(b.lon[h.building], b.lat[h.building])).tolist()
+    addresses = [
+        f"{address}{unit}单元{room}室"
+        for address, unit, room in zip(
+            b.address[h.building].tolist(), h.unit.tolist(), h.room.tolist(), strict=True
+        )
+    ]
+    n = len(h)
     rows = zip(
-        ids.tolist(), [county] * len(h), household_buildings,
+        ids.tolist(), [demo.county_code] * n, household_buildings,
         [str(u) for u in h.unit.tolist()], h.floor.tolist(), h.room.tolist(),
-        [microgrids.get(b) for b in household_buildings], strict=True,
+        [microgrids.get(b_id) for b_id in household_buildings], addresses, points,
+        ["building"] * n, [1.0] * n, ["matched"] * n, strict=True,
     )  # fmt: skip
-    columns = ("id", "county_code", "building_id", "unit", "floor", "room", "microgrid_code")
+    columns = ("id", "county_code", "building_id", "unit", "floor", "room", "microgrid_code",
+               "address", "geom", "geocode_level", "geocode_score", "geocode_status")  # fmt: skip
     _copy(connection, table="household", columns=columns, rows=rows)
     return ids
 

@@ -16,23 +16,28 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Text,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, ExcludeConstraint
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Levels from the top down; the order is the containment order.
 AREA_LEVELS: tuple[str, ...] = ("city", "county", "township", "community", "grid", "microgrid")
 AREA_KINDS: tuple[str, ...] = ("land", "sea")  # a sea grid's members are vessels
+GEOCODE_LEVELS: tuple[str, ...] = ("building", "point", "community", "township", "county", "none")
+GEOCODE_STATUSES: tuple[str, ...] = ("matched", "review", "unmatched", "manual")
 RESIDENT_CATEGORIES: tuple[str, ...] = (
     "local_permanent",
     "nonlocal_permanent",
@@ -120,11 +125,17 @@ class Building(Base):
     house_number: Mapped[str | None] = mapped_column(Text)
     estate: Mapped[str | None] = mapped_column(Text)
     building_no: Mapped[str | None] = mapped_column(Text)
+    county: Mapped[str | None] = mapped_column(Text)
+    village_group: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text)
     geom_4326: Mapped[Any] = mapped_column(
         "geom", Geometry("POINT", srid=4326, spatial_index=False), nullable=True
     )
 
-    __table_args__ = (Index("ix_building_geom", "geom", postgresql_using="gist"),)
+    __table_args__ = (
+        Index("ix_building_geom", "geom", postgresql_using="gist"),
+        Index("ix_building_county_code", "county_code"),
+    )
 
 
 class Household(Base):
@@ -139,10 +150,23 @@ class Household(Base):
     floor: Mapped[int | None] = mapped_column(Integer)
     room: Mapped[str | None] = mapped_column(Text)
     microgrid_code: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(Text)
+    geom_4326: Mapped[Any] = mapped_column(
+        "geom", Geometry("POINT", srid=4326, spatial_index=False), nullable=True
+    )
+    geocode_level: Mapped[str] = mapped_column(String(12), server_default="none")
+    geocode_score: Mapped[float | None] = mapped_column(Float)
+    geocode_status: Mapped[str] = mapped_column(String(12), server_default="unmatched")
+    area_code: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
+        CheckConstraint(_in("geocode_level", GEOCODE_LEVELS), name="geocode_level"),
+        CheckConstraint(_in("geocode_status", GEOCODE_STATUSES), name="geocode_status"),
         Index("ix_household_microgrid_code", "microgrid_code"),
         Index("ix_household_building_id", "building_id"),
+        Index("ix_household_geom", "geom", postgresql_using="gist"),
+        Index("ix_household_county_code", "county_code"),
+        Index("ix_household_area_code", "area_code"),
     )
 
 
@@ -162,9 +186,132 @@ class Resident(Base):
     birth_date: Mapped[dt.date | None] = mapped_column(Date)
     category: Mapped[str] = mapped_column(String(24))
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    hukou: Mapped[str | None] = mapped_column(Text)  # 户籍地, as written
+    health_code: Mapped[str | None] = mapped_column(String(8))
+    source: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
     __table_args__ = (
         CheckConstraint(_in("category", RESIDENT_CATEGORIES), name="category"),
         CheckConstraint("sex IS NULL OR sex IN ('M', 'F')", name="sex"),
+        CheckConstraint(
+            "health_code IS NULL OR health_code IN ('green', 'yellow', 'red')", name="health_code"
+        ),
         Index("ix_resident_household_id", "household_id"),
+        Index("ix_resident_tags", "tags", postgresql_using="gin"),
+        Index("ix_resident_county_code", "county_code"),
     )
+
+
+class Quarantine(Base):
+    """Home or central quarantine of one resident: 14 days from ``start_date``
+    unless extended; ``released_on`` ends it (the release notice)."""
+
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    site_name: Mapped[str | None] = mapped_column(Text)
+    geom_4326: Mapped[Any] = mapped_column(
+        "geom", Geometry("POINT", srid=4326, spatial_index=False), nullable=True
+    )
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    planned_end: Mapped[dt.date] = mapped_column(Date)
+    extended_to: Mapped[dt.date | None] = mapped_column(Date)
+    released_on: Mapped[dt.date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('home', 'central')", name="kind"),
+        CheckConstraint("planned_end > start_date", name="planned_end"),
+        CheckConstraint("extended_to IS NULL OR extended_to > planned_end", name="extension"),
+        CheckConstraint("released_on IS NULL OR released_on >= start_date", name="release"),
+        CheckConstraint("kind = 'home' OR site_name IS NOT NULL", name="central_site"),
+        Index("ix_quarantine_resident_id", "resident_id"),
+        Index("ix_quarantine_geom", "geom", postgresql_using="gist"),
+    )
+
+
+class TemperatureCheck(Base):
+    """One daily temperature reading; ``fever`` is computed (≥ 37.3 °C)."""
+
+    __tablename__ = "temperature_check"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"))
+    checked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    temperature_c: Mapped[float] = mapped_column(Numeric(3, 1))
+    fever: Mapped[bool] = mapped_column(Boolean, Computed("temperature_c >= 37.3", persisted=True))
+
+    __table_args__ = (
+        CheckConstraint("temperature_c BETWEEN 30.0 AND 45.0", name="plausible"),
+        Index("ix_temperature_check_resident_id", "resident_id", "checked_at"),
+    )
+
+
+class GeocodeReview(Base):
+    """An address the geocoder would not guess: resolved by choosing a building or a point."""
+
+    __tablename__ = "geocode_review"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(12))
+    candidates: Mapped[Any] = mapped_column(JSONB, server_default="[]")
+    status: Mapped[str] = mapped_column(String(10), server_default="open")
+    resolved_building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id"))
+    geom_4326: Mapped[Any] = mapped_column(
+        "geom", Geometry("POINT", srid=4326, spatial_index=False), nullable=True
+    )
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint("reason IN ('ambiguous', 'unmatched', 'fallback')", name="reason"),
+        CheckConstraint("status IN ('open', 'resolved')", name="status"),
+        Index(
+            "uq_geocode_review_open_household",
+            "household_id",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+
+
+class ImportBatch(Base):
+    """One import of a file: what it held and what it did (the report)."""
+
+    __tablename__ = "import_batch"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    file_name: Mapped[str] = mapped_column(Text)
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(16))
+    rows_total: Mapped[int] = mapped_column(Integer)
+    rows_applied: Mapped[int] = mapped_column(Integer)
+    rows_rejected: Mapped[int] = mapped_column(Integer)
+    report: Mapped[Any] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class ResidentHistory(Base):
+    """What changed about a resident, when, and from which source."""
+
+    __tablename__ = "resident_history"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"))
+    changed_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    source: Mapped[str] = mapped_column(Text)
+    changes: Mapped[Any] = mapped_column(JSONB)
+
+    __table_args__ = (Index("ix_resident_history_resident_id", "resident_id", "changed_at"),)

@@ -50,13 +50,15 @@ def upgrade() -> None:
         sa.Column(
             "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
-        sa.CheckConstraint(f"level IN {LEVELS}", name="ck_area_level"),
-        sa.CheckConstraint("kind IN ('land', 'sea')", name="ck_area_kind"),
+        sa.CheckConstraint(f"level IN {LEVELS}", name=op.f("ck_area_level")),
+        sa.CheckConstraint("kind IN ('land', 'sea')", name=op.f("ck_area_kind")),
         sa.CheckConstraint(
-            "kind = 'land' OR level IN ('grid', 'microgrid')", name="ck_area_sea_is_grid"
+            "kind = 'land' OR level IN ('grid', 'microgrid')", name=op.f("ck_area_sea_is_grid")
         ),
-        sa.CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="ck_area_validity"),
-        sa.CheckConstraint("ST_IsValid(geom)", name="ck_area_geom_valid"),
+        sa.CheckConstraint(
+            "valid_to IS NULL OR valid_to > valid_from", name=op.f("ck_area_validity")
+        ),
+        sa.CheckConstraint("ST_IsValid(geom)", name=op.f("ck_area_geom_valid")),
         postgresql.ExcludeConstraint(
             ("code", "="),
             (sa.text("daterange(valid_from, valid_to)"), "&&"),
@@ -120,8 +122,8 @@ def upgrade() -> None:
         sa.Column("birth_date", sa.Date()),
         sa.Column("category", sa.String(24), nullable=False),
         sa.Column("tags", postgresql.ARRAY(sa.Text()), nullable=False, server_default="{}"),
-        sa.CheckConstraint(f"category IN {CATEGORIES}", name="ck_resident_category"),
-        sa.CheckConstraint("sex IS NULL OR sex IN ('M', 'F')", name="ck_resident_sex"),
+        sa.CheckConstraint(f"category IN {CATEGORIES}", name=op.f("ck_resident_category")),
+        sa.CheckConstraint("sex IS NULL OR sex IN ('M', 'F')", name=op.f("ck_resident_sex")),
     )
     op.create_index("ix_resident_household_id", "resident", ["household_id"])
 
