@@ -20,6 +20,7 @@ from psycopg import Connection as PgConnection
 from sqlalchemy import Connection, Engine, text
 
 from db.assign import assignment_counts, building_microgrids
+from db.households import building_household_key
 from geo.demo import DemoCounty, generate_demo
 from geo.errors import NotFound
 from geo.gazetteer import county_gazetteer
@@ -186,14 +187,20 @@ def _copy_households(
         )
     ]
     n = len(h)
+    units = [str(u) for u in h.unit.tolist()]
+    keys = [
+        building_household_key(building_id=b_id, unit=unit, room=room)
+        for b_id, unit, room in zip(household_buildings, units, h.room.tolist(), strict=True)
+    ]
     rows = zip(
         ids.tolist(), [demo.county_code] * n, household_buildings,
-        [str(u) for u in h.unit.tolist()], h.floor.tolist(), h.room.tolist(),
+        units, h.floor.tolist(), h.room.tolist(),
         [microgrids.get(b_id) for b_id in household_buildings], addresses, points,
-        ["building"] * n, [1.0] * n, ["matched"] * n, strict=True,
+        ["building"] * n, [1.0] * n, ["matched"] * n, keys, strict=True,
     )  # fmt: skip
     columns = ("id", "county_code", "building_id", "unit", "floor", "room", "microgrid_code",
-               "address", "geom", "geocode_level", "geocode_score", "geocode_status")  # fmt: skip
+               "address", "geom", "geocode_level", "geocode_score", "geocode_status",
+               "address_key")  # fmt: skip
     _copy(connection, table="household", columns=columns, rows=rows)
     return ids
 

@@ -158,6 +158,7 @@ class Household(Base):
     geocode_score: Mapped[float | None] = mapped_column(Float)
     geocode_status: Mapped[str] = mapped_column(String(12), server_default="unmatched")
     area_code: Mapped[str | None] = mapped_column(String(32))
+    address_key: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         CheckConstraint(_in("geocode_level", GEOCODE_LEVELS), name="geocode_level"),
@@ -167,6 +168,7 @@ class Household(Base):
         Index("ix_household_geom", "geom", postgresql_using="gist"),
         Index("ix_household_county_code", "county_code"),
         Index("ix_household_area_code", "area_code"),
+        Index("uq_household_address_key", "county_code", "address_key", unique=True),
     )
 
 

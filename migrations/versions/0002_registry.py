@@ -54,6 +54,9 @@ def upgrade() -> None:
     # The smallest area known to hold the household when it is located only
     # to a community, township or county (fallback); its micro-grid stays null.
     op.add_column("household", sa.Column("area_code", sa.String(32)))
+    # What makes two registry rows the same household: its building and
+    # unit/room when the address matched a building, else the normalised address.
+    op.add_column("household", sa.Column("address_key", sa.Text()))
     op.create_check_constraint(
         op.f("ck_household_geocode_level"), "household", f"geocode_level IN {GEOCODE_LEVELS}"
     )
@@ -63,6 +66,9 @@ def upgrade() -> None:
     op.create_index("ix_household_geom", "household", ["geom"], postgresql_using="gist")
     op.create_index("ix_household_county_code", "household", ["county_code"])
     op.create_index("ix_household_area_code", "household", ["area_code"])
+    op.create_index(
+        "uq_household_address_key", "household", ["county_code", "address_key"], unique=True
+    )
     # The demo's households are located at their building's point.
     op.execute(
         "UPDATE household h SET geom = b.geom, geocode_level = 'building', geocode_score = 1,"
@@ -225,7 +231,12 @@ def downgrade() -> None:
     op.drop_constraint(op.f("ck_resident_health_code"), "resident")
     for column in ("updated_at", "source", "health_code", "hukou"):
         op.drop_column("resident", column)
-    for index in ("ix_household_area_code", "ix_household_county_code", "ix_household_geom"):
+    for index in (
+        "uq_household_address_key",
+        "ix_household_area_code",
+        "ix_household_county_code",
+        "ix_household_geom",
+    ):
         op.drop_index(index, "household")
     op.drop_constraint(op.f("ck_household_geocode_status"), "household")
     op.drop_constraint(op.f("ck_household_geocode_level"), "household")
