@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
-from api.routes import areas, health, imports
+from api.routes import areas, geocode, health, imports, people
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -25,7 +25,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (health, areas, imports):
+    for module in (health, areas, people, geocode, imports):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
 

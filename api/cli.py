@@ -23,10 +23,13 @@ from db.boundaries import (
     BoundaryRejected,
     import_boundary_file,
 )
+from db.addresses import AddressImportRejected, import_addresses
 from db.cluster import Cluster, ClusterState
 from db.demo import load_demo
 from db.engine import database_url, embedded_cluster, engine_for, session_scope
+from db.registry import ResidentImportRejected, ResidentImportRequest, import_residents
 from db.settings import DatabaseSettings
+from geo.crs import parse_crs
 from geo.errors import WanggeError
 from geo.validation import format_report_table
 
@@ -37,6 +40,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The embedded PostgreSQL + PostGIS cluster.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+import_app = typer.Typer(
+    help="Import the address registry or the resident registry.", no_args_is_help=True
+)
+app.add_typer(import_app, name="import")
 
 
 def _fail(message: str, *, code: int = 1) -> NoReturn:
@@ -165,6 +172,82 @@ def _parse_date(value: str | None) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         _fail(f"--valid-from {value!r} is not a date (YYYY-MM-DD)")
+
+
+# --- registries ------------------------------------------------------------------
+CrsOption = Annotated[
+    str, typer.Option(help="CRS of coordinates in the file: wgs84, cgcs2000, gcj02, bd09 or EPSG:n")
+]
+
+
+@import_app.command("addresses")
+def import_addresses_command(
+    file: Annotated[Path, typer.Argument(help="CSV, XLSX or GeoJSON points: one building per row")],
+    crs: CrsOption = "wgs84",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and report; write nothing")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Load the standard address registry (标准地址库); all rows or none."""
+    try:
+        with session_scope(engine_for(_db_url())) as session:
+            report = import_addresses(session, path=file, crs=parse_crs(crs), dry_run=dry_run)
+    except AddressImportRejected as rejected:
+        _echo_report(rejected.report.as_dict(), rejected.report.summary(), as_json=as_json)
+        for item in rejected.report.rejected:
+            typer.echo(f"  row {item['row']}: {'; '.join(item['reasons'])}")
+        _fail(str(rejected))
+    _echo_report(report.as_dict(), report.summary(), as_json=as_json)
+
+
+@import_app.command("residents")
+def import_residents_command(
+    file: Annotated[
+        Path, typer.Argument(help="CSV (UTF-8 or GBK) or XLSX with the office's Chinese headers")
+    ],
+    mode: Annotated[
+        str, typer.Option(help="validate, all-or-nothing or per-row")
+    ] = "all-or-nothing",
+    crs: CrsOption = "wgs84",
+    county: Annotated[
+        str | None, typer.Option(help="County code (default: the only one with a registry)")
+    ] = None,
+    rejected_out: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the rejected rows (default FILE.rejected.csv)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Import households and residents; rejected rows are written to a file to fix."""
+    request = ResidentImportRequest.build(
+        mode=mode, crs=parse_crs(crs), county_code=county,
+        rejected_format=(rejected_out.suffix.lstrip(".") if rejected_out else "csv"),
+    )  # fmt: skip
+    out = rejected_out or file.with_name(f"{file.stem}.rejected.csv")
+    try:
+        with session_scope(engine_for(_db_url())) as session:
+            report, rejected = import_residents(session, path=file, request=request)
+    except ResidentImportRejected as refused:
+        _echo_report(refused.report.as_dict(), refused.report.summary(), as_json=as_json)
+        _print_rejections(refused.report.rejected)
+        _fail(str(refused))
+    _echo_report(report.as_dict(), report.summary(), as_json=as_json)
+    if rejected is not None:
+        out.write_bytes(rejected)
+        _print_rejections(report.rejected)
+        typer.echo(f"rejected rows with their reasons: {out}")
+
+
+def _print_rejections(rejected: list[dict[str, object]], *, most: int = 20) -> None:
+    for item in rejected[:most]:
+        typer.echo(f"  row {item['row']}: {'; '.join(map(str, item['reasons']))}")  # type: ignore[call-overload]
+    if len(rejected) > most:
+        typer.echo(f"  … and {len(rejected) - most} more")
+
+
+def _echo_report(body: dict[str, object], summary: str, *, as_json: bool) -> None:
+    typer.echo(json.dumps(body, ensure_ascii=False, indent=2, default=str) if as_json else summary)
 
 
 # --- demo and serving ----------------------------------------------------------

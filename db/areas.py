@@ -111,14 +111,15 @@ FROM area a
 WHERE {IN_FORCE}
 """
 
-_DESCENDANTS = f"""
-a.code IN (
-  WITH RECURSIVE sub(code) AS (
-      SELECT a.code FROM area a WHERE a.code = :within AND {IN_FORCE}
-    UNION ALL
-      SELECT a.code FROM area a JOIN sub s ON a.parent_code = s.code WHERE {IN_FORCE}
-  ) SELECT code FROM sub WHERE code <> :within)
+# Codes of the area :within and every area below it, as of :as_of.
+SUBTREE_CODES = f"""
+WITH RECURSIVE sub(code) AS (
+    SELECT a.code FROM area a WHERE a.code = :within AND {IN_FORCE}
+  UNION ALL
+    SELECT a.code FROM area a JOIN sub s ON a.parent_code = s.code WHERE {IN_FORCE}
+) SELECT code FROM sub
 """
+_DESCENDANTS = f"a.code IN ({SUBTREE_CODES}) AND a.code <> :within"
 
 
 def get_area(session: Session, *, code: str, as_of: dt.date) -> AreaRecord:
@@ -131,7 +132,7 @@ def get_area(session: Session, *, code: str, as_of: dt.date) -> AreaRecord:
     return _with_figures(session, rows=rows, as_of=as_of)[0]
 
 
-def _require_area(session: Session, *, code: str, as_of: dt.date) -> None:
+def require_area(session: Session, *, code: str, as_of: dt.date) -> None:
     """``NotFound`` unless ``code`` is in force on ``as_of`` (cheap: no figures)."""
     found = session.execute(
         text(f"SELECT 1 FROM area a WHERE a.code = :code AND {IN_FORCE}"),
@@ -143,7 +144,7 @@ def _require_area(session: Session, *, code: str, as_of: dt.date) -> None:
 
 def child_areas(session: Session, *, code: str, as_of: dt.date) -> list[AreaRecord]:
     """The areas whose parent is ``code`` on ``as_of``, ordered by code."""
-    _require_area(session, code=code, as_of=as_of)
+    require_area(session, code=code, as_of=as_of)
     rows = session.execute(
         text(_SELECT + " AND a.parent_code = :code ORDER BY a.code"), {"code": code, "as_of": as_of}
     ).all()
@@ -169,7 +170,7 @@ def list_areas(
     where, params = _filters(level=level, within=within, bbox=bbox)
     params |= {"as_of": as_of, "limit": limit, "offset": offset}
     if within is not None:
-        _require_area(session, code=within, as_of=as_of)
+        require_area(session, code=within, as_of=as_of)
     count_sql = f"SELECT count(*) FROM area a WHERE {IN_FORCE}{where}"
     matched = int(session.execute(text(count_sql), params).scalar_one())
     rows = session.execute(

@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -128,6 +129,9 @@ class Building(Base):
     county: Mapped[str | None] = mapped_column(Text)
     village_group: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
     geom_4326: Mapped[Any] = mapped_column(
         "geom", Geometry("POINT", srid=4326, spatial_index=False), nullable=True
     )
@@ -299,6 +303,8 @@ class ImportBatch(Base):
     rows_applied: Mapped[int] = mapped_column(Integer)
     rows_rejected: Mapped[int] = mapped_column(Integer)
     report: Mapped[Any] = mapped_column(JSONB)
+    rejected_file: Mapped[bytes | None] = mapped_column(LargeBinary)
+    rejected_format: Mapped[str | None] = mapped_column(String(4))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

@@ -64,6 +64,18 @@ def db_url(pg: ThrowawayCluster) -> str:
 
 
 @pytest.fixture(scope="session")
+def demo_db_url(pg: ThrowawayCluster) -> str:
+    """A small demo county (3,000 households, seed 11), loaded once; read it, don't write it."""
+    from db.demo import load_demo
+
+    url = pg.database("demo_small")
+    demo_engine = create_engine(url)
+    load_demo(demo_engine, county_code="445321", households=3_000, seed=11)
+    demo_engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
 def engine(db_url: str) -> Iterator[Engine]:
     eng = create_engine(db_url)
     yield eng

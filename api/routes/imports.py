@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Response, UploadFile
 from fastapi.responses import JSONResponse
 
 from api.deps import ApiSettingsDep, SessionDep
+from db.addresses import import_addresses
 from db.boundaries import BoundaryImportRequest, import_boundary_file
-from geo.errors import InvalidInput, LimitExceeded
+from db.registry import ResidentImportRequest, import_residents, rejected_file
+from geo.crs import parse_crs
+from geo.errors import InvalidInput, LimitExceeded, NotFound
 
 router = APIRouter(prefix="/api/imports", tags=["imports"])
 CHUNK_BYTES = 1 << 20
@@ -80,3 +85,86 @@ async def _save_uploads(files: list[UploadFile], *, folder: Path, max_bytes: int
         raise InvalidInput("no file in the upload")
     shapefiles = [p for p in saved if p.suffix.lower() == ".shp"]
     return shapefiles[0] if shapefiles else saved[0]
+
+
+@router.post(
+    "/addresses",
+    summary="Load the standard address registry (CSV, XLSX or GeoJSON points); all rows or none",
+    responses={
+        201: {"description": "Imported"},
+        200: {"description": "Dry run"},
+        422: {"description": "Rejected rows, with reasons"},
+    },
+)
+async def import_address_registry(
+    session: SessionDep,
+    settings: ApiSettingsDep,
+    file: Annotated[
+        UploadFile, File(description="CSV, XLSX or GeoJSON points, one building per row")
+    ],
+    crs: Annotated[str, Form(description="wgs84, cgcs2000, gcj02, bd09 or EPSG:n")] = "wgs84",
+    dry_run: Annotated[bool, Form()] = False,
+) -> JSONResponse:
+    source_crs = parse_crs(crs)
+    with tempfile.TemporaryDirectory(prefix="wangge-upload-") as folder:
+        path = await _save_uploads([file], folder=Path(folder), max_bytes=settings.max_upload_bytes)
+        report = import_addresses(
+            session, path=path, crs=source_crs, dry_run=dry_run, display_name=path.name
+        )
+    return JSONResponse(report.as_dict(), status_code=201 if report.applied else 200)
+
+
+@router.post(
+    "/residents",
+    summary="Import households and residents from a registry file (CSV UTF-8/GBK or XLSX)",
+    responses={
+        201: {"description": "Written (all rows, or the good rows in per-row mode)"},
+        200: {"description": "validate mode: checked, nothing written"},
+        422: {
+            "description": "all-or-nothing met rejected rows: nothing written; the report lists them"
+        },
+    },
+)
+async def import_resident_registry(
+    session: SessionDep,
+    settings: ApiSettingsDep,
+    file: Annotated[UploadFile, File(description="The register as the office keeps it")],
+    mode: Annotated[
+        str, Form(description="validate, all-or-nothing or per-row")
+    ] = "all-or-nothing",
+    crs: Annotated[
+        str, Form(description="CRS of 经度/纬度 columns: wgs84, gcj02, bd09, …")
+    ] = "wgs84",
+    county: Annotated[
+        str | None, Form(description="County code (default: the only one with a registry)")
+    ] = None,
+    rejected_format: Annotated[str, Form(description="csv or xlsx")] = "csv",
+) -> JSONResponse:
+    request = ResidentImportRequest.build(
+        mode=mode, crs=parse_crs(crs), county_code=county, rejected_format=rejected_format
+    )
+    with tempfile.TemporaryDirectory(prefix="wangge-upload-") as folder:
+        path = await _save_uploads([file], folder=Path(folder), max_bytes=settings.max_upload_bytes)
+        report, _ = import_residents(session, path=path, request=request, display_name=path.name)
+    body = json.loads(json.dumps(report.as_dict(), default=str))
+    return JSONResponse(body, status_code=201 if report.applied else 200)
+
+
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@router.get(
+    "/{batch_id}/rejected.{fmt}", summary="The rejected rows of an import, with their reasons"
+)
+def rejected_rows(batch_id: int, fmt: str, session: SessionDep) -> Response:
+    content, stored_fmt, name = rejected_file(session, batch_id=batch_id)
+    if fmt != stored_fmt:
+        raise NotFound(f"import {batch_id} kept its rejected rows as .{stored_fmt}, not .{fmt}")
+    filename = f"{Path(name).stem}.rejected.{stored_fmt}"
+    return Response(
+        content, media_type=MEDIA_TYPES[stored_fmt],
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
+    )  # fmt: skip

@@ -34,6 +34,12 @@ def upgrade() -> None:
     op.add_column("building", sa.Column("county", sa.Text()))
     op.add_column("building", sa.Column("village_group", sa.Text()))
     op.add_column("building", sa.Column("source", sa.Text()))
+    op.add_column(
+        "building",
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+    )
     op.create_index("ix_building_county_code", "building", ["county_code"])
 
     # -- households: where they are, and how sure we are -------------------------------
@@ -250,5 +256,5 @@ def downgrade() -> None:
     ):
         op.drop_column("household", column)
     op.drop_index("ix_building_county_code", "building")
-    for column in ("source", "village_group", "county"):
+    for column in ("updated_at", "source", "village_group", "county"):
         op.drop_column("building", column)

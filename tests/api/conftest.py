@@ -30,3 +30,18 @@ def client(session) -> Iterator[TestClient]:
     app.dependency_overrides[get_session] = test_session
     with TestClient(app, raise_server_exceptions=True) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def demo_client(demo_db_url) -> Iterator[TestClient]:
+    """A client on the small demo county; its requests commit, so use it only to read."""
+    from sqlalchemy import create_engine
+
+    from api.deps import get_engine
+
+    app = create_app()
+    demo_engine = create_engine(demo_db_url)
+    app.dependency_overrides[get_engine] = lambda: demo_engine
+    with TestClient(app) as test_client:
+        yield test_client
+    demo_engine.dispose()

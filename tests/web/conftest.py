@@ -13,9 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine
-
-from db.demo import load_demo
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Flags that keep Chromium from calling home: the test asserts no request leaves the service.
@@ -33,12 +30,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def served_demo(pg) -> Iterator[str]:
-    """Base URL of a server on a small demo county (3,000 households)."""
-    url = pg.database("web_demo")
-    engine = create_engine(url)
-    load_demo(engine, county_code="445321", households=3_000, seed=11)
-    engine.dispose()
+def served_demo(demo_db_url) -> Iterator[str]:
+    """Base URL of a server on the small demo county."""
+    url = demo_db_url
     port = free_port()
     env = os.environ | {"DATABASE_URL": url}
     wangge = Path(sys.executable).with_name("wangge")
