@@ -17,13 +17,13 @@ import uvicorn
 from api.app import create_app
 from api.settings import ApiSettings
 from db import migrate as migrations
+from db.addresses import AddressImportRejected, import_addresses
 from db.boundaries import (
     BoundaryImportReport,
     BoundaryImportRequest,
     BoundaryRejected,
     import_boundary_file,
 )
-from db.addresses import AddressImportRejected, import_addresses
 from db.cluster import Cluster, ClusterState
 from db.demo import load_demo
 from db.engine import database_url, embedded_cluster, engine_for, session_scope

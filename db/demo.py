@@ -22,10 +22,12 @@ from sqlalchemy import Connection, Engine, text
 from db.assign import assignment_counts, building_microgrids
 from db.households import building_household_key
 from geo.demo import DemoCounty, generate_demo
+from geo.demo_state import DemoState, generate_state
 from geo.errors import NotFound
 from geo.gazetteer import county_gazetteer
 from geo.io import read_feature_file
 from geo.partition import as_multipolygon
+from geo.registry_export import household_addresses, hukou_places
 
 BOUNDARIES_DIR = Path(__file__).resolve().parent.parent / "data" / "boundaries"
 # The demo's boundaries are in force from the start of the 2020 campaign, so
@@ -68,6 +70,7 @@ def load_demo(engine: Engine, *, county_code: str, households: int, seed: int) -
     """
     started = time.perf_counter()
     demo = build_demo(county_code=county_code, households=households, seed=seed)
+    state = generate_state(demo)
     generated = time.perf_counter()
     with engine.begin() as connection:
         _delete_county(connection, county_code=county_code)
@@ -78,16 +81,23 @@ def load_demo(engine: Engine, *, county_code: str, households: int, seed: int) -
         household_ids = _copy_households(
             connection, demo=demo, building_ids=building_ids, microgrids=microgrids
         )
-        _copy_residents(connection, demo=demo, household_ids=household_ids)
+        resident_ids = _copy_residents(
+            connection, demo=demo, state=state, household_ids=household_ids
+        )
+        _copy_quarantines(connection, demo=demo, state=state, resident_ids=resident_ids)
+        _copy_temperatures(connection, demo=demo, state=state, resident_ids=resident_ids)
         assigned, unassigned = assignment_counts(connection, county_code=county_code)
     connection_done = time.perf_counter()
     with engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT").execute(
             # VACUUM too: a re-run deletes the previous demo, whose dead rows would
             # otherwise slow every later load and query until autovacuum came by.
-            text("VACUUM (ANALYZE) area, building, household, resident")
+            text(
+                "VACUUM (ANALYZE) area, building, household, resident, quarantine, temperature_check"
+            )
         )
     summary = demo.summary()
+    summary["state"] = state.summary()
     summary["load"] = {
         "generate_s": round(generated - started, 2),
         "write_s": round(connection_done - generated, 2),
@@ -97,8 +107,13 @@ def load_demo(engine: Engine, *, county_code: str, households: int, seed: int) -
     return summary
 
 
+TAGS = ("hubei_linked", "abroad_14d", "close_contact", "fever")
+
+
 def _delete_county(connection: Connection, *, county_code: str) -> None:
     params = {"county": county_code}
+    # Quarantines, temperature checks, history and review items go with their
+    # residents and households (ON DELETE CASCADE).
     connection.execute(text("DELETE FROM resident WHERE county_code = :county"), params)
     connection.execute(text("DELETE FROM household WHERE county_code = :county"), params)
     connection.execute(text("DELETE FROM building WHERE county_code = :county"), params)
@@ -174,27 +189,32 @@ def _copy_households(
     microgrids: dict[int, str],
 ) -> np.ndarray:
     """COPY the households, located at their building's point (a building-level
-    match of their standard address), with their micro-grid."""
+    match of their standard address), with their micro-grid and the key an
+    import of the demo's own register finds them by."""
     h = demo.households
     b = demo.buildings
     ids = _reserve_ids(connection, table="household", count=len(h))
     household_buildings = building_ids[h.building].tolist()
     points = _ewkb_hex(shapely.points(b.lon[h.building], b.lat[h.building])).tolist()
-    addresses = [
-        f"{address}{unit}单元{room}室"
-        for address, unit, room in zip(
-            b.address[h.building].tolist(), h.unit.tolist(), h.room.tolist(), strict=True
+    addresses = household_addresses(demo)
+    # The same rule as the addresses: apartments by unit and room, a shared
+    # village house by room, a one-household house by the house alone.
+    urban = (b.road[h.building] != "").tolist()
+    shared = (b.households[h.building] > 1).tolist()
+    keys = [
+        building_household_key(
+            building_id=b_id,
+            unit=str(unit) if is_urban else None,
+            room=room if is_urban or is_shared else None,
+        )
+        for b_id, unit, room, is_urban, is_shared in zip(
+            household_buildings, h.unit.tolist(), h.room.tolist(), urban, shared, strict=True
         )
     ]
     n = len(h)
-    units = [str(u) for u in h.unit.tolist()]
-    keys = [
-        building_household_key(building_id=b_id, unit=unit, room=room)
-        for b_id, unit, room in zip(household_buildings, units, h.room.tolist(), strict=True)
-    ]
     rows = zip(
         ids.tolist(), [demo.county_code] * n, household_buildings,
-        units, h.floor.tolist(), h.room.tolist(),
+        [str(u) for u in h.unit.tolist()], h.floor.tolist(), h.room.tolist(),
         [microgrids.get(b_id) for b_id in household_buildings], addresses, points,
         ["building"] * n, [1.0] * n, ["matched"] * n, keys, strict=True,
     )  # fmt: skip
@@ -205,20 +225,71 @@ def _copy_households(
     return ids
 
 
-def _copy_residents(connection: Connection, *, demo: DemoCounty, household_ids: np.ndarray) -> None:
+def _copy_residents(
+    connection: Connection, *, demo: DemoCounty, state: DemoState, household_ids: np.ndarray
+) -> np.ndarray:
+    """COPY the residents with their registry fields and state; returns their ids."""
     r = demo.residents
-    tags = [
-        [tag for tag, on in (("hubei_linked", hubei), ("abroad_14d", abroad)) if on]
-        for hubei, abroad in zip(r.hubei_linked.tolist(), r.abroad_14d.tolist(), strict=True)
+    ids = _reserve_ids(connection, table="resident", count=len(r))
+    flags = zip(
+        r.hubei_linked.tolist(), r.abroad_14d.tolist(),
+        state.residents.close_contact.tolist(), state.residents.fever.tolist(), strict=True,
+    )  # fmt: skip
+    tags = [sorted(tag for tag, on in zip(TAGS, row, strict=True) if on) for row in flags]
+    hukou = hukou_places(demo)
+    rows = zip(
+        ids.tolist(), [demo.county_code] * len(r), household_ids[r.household].tolist(), r.name.tolist(),
+        r.id_number.tolist(), r.phone.tolist(), r.sex.tolist(), r.birth_date.tolist(),
+        r.category.tolist(), tags, hukou, state.residents.health_code.tolist(),
+        [DEMO_SOURCE] * len(r), strict=True,
+    )  # fmt: skip
+    columns = ("id", "county_code", "household_id", "name", "id_number", "phone", "sex", "birth_date",
+               "category", "tags", "hukou", "health_code", "source")  # fmt: skip
+    _copy(connection, table="resident", columns=columns, rows=rows)
+    return ids
+
+
+def _copy_quarantines(
+    connection: Connection, *, demo: DemoCounty, state: DemoState, resident_ids: np.ndarray
+) -> None:
+    q = state.quarantines
+    central = q.kind == "central"
+    points = _ewkb_hex(shapely.points(q.lon[central], q.lat[central])).tolist()
+    geoms: list[str | None] = [None] * len(q)
+    for index, point in zip(np.flatnonzero(central).tolist(), points, strict=True):
+        geoms[index] = point
+    rows = zip(
+        [demo.county_code] * len(q), resident_ids[q.resident].tolist(), q.kind.tolist(),
+        [site or None for site in q.site.tolist()], geoms, q.start.tolist(), q.planned_end.tolist(),
+        _dates(q.extended_to), _dates(q.released_on), q.reason.tolist(), strict=True,
+    )  # fmt: skip
+    columns = ("county_code", "resident_id", "kind", "site_name", "geom", "start_date", "planned_end",
+               "extended_to", "released_on", "note")  # fmt: skip
+    _copy(connection, table="quarantine", columns=columns, rows=rows)
+
+
+def _copy_temperatures(
+    connection: Connection, *, demo: DemoCounty, state: DemoState, resident_ids: np.ndarray
+) -> None:
+    t = state.temperature_checks
+    # The generator's times are local (UTC+8), as a grid worker writes them down.
+    checked_at = [
+        f"{stamp} +08:00" for stamp in np.datetime_as_string(t.checked_at, unit="s").tolist()
     ]
     rows = zip(
-        [demo.county_code] * len(r), household_ids[r.household].tolist(), r.name.tolist(),
-        r.id_number.tolist(), r.phone.tolist(), r.sex.tolist(), r.birth_date.tolist(),
-        r.category.tolist(), tags, strict=True,
+        [demo.county_code] * len(t), resident_ids[t.resident].tolist(), checked_at,
+        t.temperature_c.tolist(), strict=True,
     )  # fmt: skip
-    columns = ("county_code", "household_id", "name", "id_number", "phone", "sex", "birth_date",
-               "category", "tags")  # fmt: skip
-    _copy(connection, table="resident", columns=columns, rows=rows)
+    _copy(
+        connection,
+        table="temperature_check",
+        columns=("county_code", "resident_id", "checked_at", "temperature_c"),
+        rows=rows,
+    )
+
+
+def _dates(values: np.ndarray) -> list[dt.date | None]:
+    return [None if np.isnat(v) else v.astype("datetime64[D]").item() for v in values]
 
 
 def _blank_none(values: np.ndarray) -> list[str | None]:

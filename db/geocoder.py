@@ -83,7 +83,7 @@ def address_index(session: Session, *, county_code: str) -> AddressIndex:
                 village_group=r[8],
                 lon=r[9],
                 lat=r[10],
-            )  # fmt: skip
+            )
             for r in rows
         ]
     )

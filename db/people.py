@@ -139,7 +139,7 @@ def list_buildings(
             parts=dict(zip(names, r[3:11], strict=True)),
             households=int(r[11]),
             geom_4326=_wkb(r[12]),
-        )  # fmt: skip
+        )
         for r in rows
     ]
     return records, matched
@@ -203,7 +203,7 @@ def list_households(
             geocode_score=r[10],
             residents=int(r[11]),
             geom_4326=_wkb(r[12]),
-        )  # fmt: skip
+        )
         for r in rows
     ]
     return records, matched

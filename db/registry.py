@@ -27,15 +27,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import shapely
 from psycopg import Connection as PgConnection
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from db.assign import assign_households
 from db.geocoder import Location, address_index, locate, resolve_county
 from db.households import address_household_key, building_household_key
-from geo.address import normalise, parse
+from geo.address import normalise
 from geo.crs import WGS84, Crs, lonlat_to_wgs84
 from geo.errors import InvalidInput, NotFound
 from geo.registry import (
@@ -189,35 +188,49 @@ def import_residents(
 
 
 # -- locating -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Geocoded:
+    location: Location
+    unit: str | None
+    room: str | None
+    normalised: str
+
+
 def _place(
     session: Session, *, rows: Sequence[ResidentRow], county: str, request: ResidentImportRequest
 ) -> list[_Placed]:
     """Each row's household key and location: its coordinates if the file has
-    them (converted from the file's CRS), else its address geocoded."""
+    them (converted from the file's CRS), else its address geocoded (each
+    distinct address once)."""
     index = address_index(session, county_code=county)
-    by_address: dict[str, tuple[Location, str | None, str | None, str]] = {}
-    lonlat = _coordinates(rows, crs=request.crs)
-    placed = []
-    for row, point in zip(rows, lonlat, strict=True):
-        text_ = row.address or ""
-        if text_ not in by_address:
-            parsed = parse(text_) if text_ else None
+    seen: dict[str, _Geocoded] = {}
+
+    def geocode(text_: str) -> _Geocoded:
+        if text_ not in seen:
             match = index.match(text_)
-            location = locate(session, county_code=county, match=match, as_of=request.today)
-            by_address[text_] = (
-                location,
-                parsed.unit if parsed else None,
-                parsed.room if parsed else None,
-                normalise(text_),
+            parsed = match.parsed
+            seen[text_] = _Geocoded(
+                location=locate(session, county_code=county, match=match, as_of=request.today),
+                unit=parsed.unit if parsed else None,
+                room=parsed.room if parsed else None,
+                normalised=normalise(text_),
             )
-        location, unit, room, normalised = by_address[text_]
-        if point is not None:
+        return seen[text_]
+
+    placed = []
+    for row, point in zip(rows, _coordinates(rows, crs=request.crs), strict=True):
+        found = geocode(row.address or "")
+        location = found.location
+        if point is not None:  # coordinates in the file win over the address
             location = Location("point", "matched", 1.0, location.building_id, None, None, [])
-        if location.building_id is not None and location.level in ("building", "point"):
-            key = building_household_key(building_id=location.building_id, unit=unit, room=room)
+        if location.building_id is not None:
+            key = building_household_key(
+                building_id=location.building_id, unit=found.unit, room=found.room
+            )
         else:
-            key = address_household_key(normalised_address=normalised or f"{row.lon},{row.lat}")
-        placed.append(_Placed(row, key, location, unit, room, *(point or (None, None))))
+            key = address_household_key(normalised_address=found.normalised or f"{point}")
+        lon, lat = point or (None, None)
+        placed.append(_Placed(row, key, location, found.unit, found.room, lon, lat))
     return placed
 
 
@@ -474,7 +487,7 @@ def _record_batch(
                 "report": json.dumps(report.as_dict(), ensure_ascii=False, default=str),
                 "file": rejected_file,
                 "fmt": fmt if rejected_file else None,
-            },  # fmt: skip
+            },
         ).scalar_one()
     )
 

@@ -72,13 +72,15 @@ class Resolution(BaseModel):
 
 @router.post("/review/{review_id}/resolve", summary="Place the household at a building or a point")
 def resolve(review_id: int, body: Resolution, session: SessionDep) -> dict[str, Any]:
-    point = None
+    point: Point | None = None
     if body.point is not None:
         lon, lat = body.point.coordinates
-        if not (-180 <= lon <= 180 and -90 <= lat <= 90) and parse_crs(body.crs).is_wgs84:
+        crs = parse_crs(body.crs)
+        if crs.is_wgs84 and not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise InvalidInput(f"point ({lon}, {lat}) is not a lon/lat position")
-        point = to_wgs84(Point(lon, lat), crs=parse_crs(body.crs))
-        assert isinstance(point, Point)
+        converted = to_wgs84(Point(lon, lat), crs=crs)
+        assert isinstance(converted, Point)
+        point = converted
     item = resolve_review(
         session, review_id=review_id, building_id=body.building_id, point_4326=point
     )

@@ -201,6 +201,9 @@ def upgrade() -> None:
         sa.Column("rows_applied", sa.Integer(), nullable=False),
         sa.Column("rows_rejected", sa.Integer(), nullable=False),
         sa.Column("report", postgresql.JSONB(), nullable=False),
+        # The rejected rows with their reasons, as the office downloads them (CSV/XLSX).
+        sa.Column("rejected_file", sa.LargeBinary()),
+        sa.Column("rejected_format", sa.String(4)),
         sa.Column(
             "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
