@@ -20,6 +20,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from db.assign import assign_households
 from db.models import AREA_KINDS, AREA_LEVELS
 from geo.crs import WGS84, Crs, parse_crs, to_wgs84
 from geo.errors import InvalidInput, NotFound
@@ -98,6 +99,7 @@ class BoundaryImportReport:
     created: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
     applied: bool = False
+    households_reassigned: int = 0
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -107,6 +109,7 @@ class BoundaryImportReport:
             "valid_from": self.valid_from.isoformat(), "dry_run": self.dry_run,
             "applied": self.applied, "features": self.features,
             "created": self.created, "replaced": self.replaced, "notes": self.notes,
+            "households_reassigned": self.households_reassigned,
             "errors": len(self.validation.errors), "warnings": len(self.validation.warnings),
             "validation": self.validation.to_dict(),
         }  # fmt: skip
@@ -392,6 +395,15 @@ def _write(
         session.execute(_INSERT, params)
         (report.replaced if closed else report.created).append(feature.code)
     session.flush()
+    county = _county_code(request, parent, features[0].code or "") if features else None
+    if request.level == "microgrid" and county is not None:
+        # New micro-grid boundaries move households: reassign exactly those.
+        moved = assign_households(
+            session.connection(),
+            county_code=county,
+            microgrid_codes=report.created + report.replaced,
+        )
+        report.households_reassigned = moved.changed
 
 
 def _county_code(request: BoundaryImportRequest, parent: _Parent | None, code: str) -> str | None:

@@ -33,7 +33,8 @@ def test_buildings_within_an_area(demo_client, recount) -> None:
     town = first_township(recount)
     body = demo_client.get("/api/buildings", params={"within": town, "limit": 5}).json()
     expected = recount(
-        "SELECT count(*) FROM building b JOIN area a ON a.code = :c AND ST_Covers(a.geom, b.geom)", c=town
+        "SELECT count(*) FROM building b JOIN area a ON a.code = :c AND ST_Covers(a.geom, b.geom)",
+        c=town,
     )[0][0]
     assert body["numberMatched"] == expected > 0
     assert body["numberReturned"] == len(body["features"]) == 5
@@ -47,7 +48,9 @@ def test_households_of_an_area_equal_its_figure(demo_client, recount) -> None:
     figure = demo_client.get(f"/api/areas/{town}").json()["properties"]["households"]
     listed = demo_client.get(f"/api/areas/{town}/households", params={"limit": 1}).json()
     assert listed["numberMatched"] == figure
-    located = demo_client.get(f"/api/areas/{town}/households", params={"status": "located", "limit": 1}).json()
+    located = demo_client.get(
+        f"/api/areas/{town}/households", params={"status": "located", "limit": 1}
+    ).json()
     assert located["numberMatched"] == figure  # the demo's households are all located
     none = demo_client.get(f"/api/areas/{town}/households", params={"status": "unlocated"}).json()
     assert none["numberMatched"] == 0
@@ -61,14 +64,27 @@ def test_residents_are_masked_and_filtered(demo_client, recount) -> None:
     for item in body["items"]:
         assert ID_MASK.match(item["id_number"]), item["id_number"]
         assert PHONE_MASK.match(item["phone"]), item["phone"]
-    local = demo_client.get("/api/residents", params={"within": "445321", "category": "nonlocal_temporary", "limit": 1}).json()
-    assert local["numberMatched"] == recount("SELECT count(*) FROM resident WHERE category = 'nonlocal_temporary'")[0][0]
-    hubei = demo_client.get("/api/residents", params={"within": "445321", "tag": "hubei_linked", "limit": 1}).json()
-    assert hubei["numberMatched"] == recount("SELECT count(*) FROM resident WHERE 'hubei_linked' = ANY(tags)")[0][0] > 0
+    local = demo_client.get(
+        "/api/residents", params={"within": "445321", "category": "nonlocal_temporary", "limit": 1}
+    ).json()
+    assert (
+        local["numberMatched"]
+        == recount("SELECT count(*) FROM resident WHERE category = 'nonlocal_temporary'")[0][0]
+    )
+    hubei = demo_client.get(
+        "/api/residents", params={"within": "445321", "tag": "hubei_linked", "limit": 1}
+    ).json()
+    assert (
+        hubei["numberMatched"]
+        == recount("SELECT count(*) FROM resident WHERE 'hubei_linked' = ANY(tags)")[0][0]
+        > 0
+    )
 
 
 def test_no_full_id_or_phone_in_any_body(demo_client, recount) -> None:
-    resident_id, id_number, phone = recount("SELECT id, id_number, phone FROM resident ORDER BY id LIMIT 1")[0]
+    resident_id, id_number, phone = recount(
+        "SELECT id, id_number, phone FROM resident ORDER BY id LIMIT 1"
+    )[0]
     for path in ("/api/residents?within=445321&limit=200", f"/api/residents/{resident_id}"):
         raw = demo_client.get(path).text
         assert id_number not in raw and phone not in raw
@@ -77,7 +93,9 @@ def test_no_full_id_or_phone_in_any_body(demo_client, recount) -> None:
 def test_resident_detail_and_bad_filters(demo_client, recount) -> None:
     resident_id = recount("SELECT id FROM resident ORDER BY id LIMIT 1")[0][0]
     detail = demo_client.get(f"/api/residents/{resident_id}").json()
-    assert detail["resident"]["id"] == resident_id and "history" in detail and "quarantines" in detail
+    assert (
+        detail["resident"]["id"] == resident_id and "history" in detail and "quarantines" in detail
+    )
     assert demo_client.get("/api/residents/999999999").status_code == 404
     for params, needle in [
         ({"within": "445321", "category": "alien"}, "category 'alien'"),
