@@ -118,6 +118,8 @@ def _stage(session: Session, *, rows: list[AddressRow], crs: Crs) -> None:
     lon, lat = lonlat_to_wgs84(
         np.array([r.lon for r in rows]), np.array([r.lat for r in rows]), crs=crs
     )
+    # Dropped first: two imports in one transaction would meet the first one's table.
+    session.execute(text("DROP TABLE IF EXISTS address_stage"))
     session.execute(
         text(
             "CREATE TEMP TABLE address_stage (row int, code text, address text, county text, township text,"
