@@ -25,7 +25,7 @@ from db.boundaries import (
     import_boundary_file,
 )
 from db.cluster import Cluster, ClusterState
-from db.demo import load_demo
+from db.demo import load_demo, write_demo_register
 from db.engine import database_url, embedded_cluster, engine_for, session_scope
 from db.registry import ResidentImportRejected, ResidentImportRequest, import_residents
 from db.settings import DatabaseSettings
@@ -258,12 +258,23 @@ def demo(
     ] = "445321",
     households: Annotated[int, typer.Option(min=1, help="Number of households")] = 75_000,
     seed: Annotated[int, typer.Option(help="The same seed gives the same county")] = 20200206,
+    register_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the demo's resident register here, as offices send it (GBK CSV and XLSX)"
+        ),
+    ] = None,
 ) -> None:
     """Build the synthetic demo county on a real county outline (replaces an earlier demo)."""
     url = _db_url()
     migrations.upgrade(url)
     summary = load_demo(engine_for(url), county_code=county, households=households, seed=seed)
     typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+    if register_dir is not None:
+        for path in write_demo_register(
+            register_dir, county_code=county, households=households, seed=seed
+        ):
+            typer.echo(f"register: {path}")
 
 
 @app.command("serve")

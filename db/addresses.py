@@ -127,6 +127,11 @@ def _stage(session: Session, *, rows: list[AddressRow], crs: Crs) -> None:
             " village_group text, lon float8, lat float8, county_code text) ON COMMIT DROP"
         )
     )
+    if not rows:
+        return
+    lon, lat = lonlat_to_wgs84(
+        np.array([r.lon for r in rows]), np.array([r.lat for r in rows]), crs=crs
+    )
     session.execute(
         text(
             "INSERT INTO address_stage (row, code, address, county, township, community, road, house_number,"

@@ -21,13 +21,14 @@ from sqlalchemy import Connection, Engine, text
 
 from db.assign import assignment_counts, building_microgrids
 from db.households import building_household_key
+from geo.address_noise import noisy_addresses
 from geo.demo import DemoCounty, generate_demo
 from geo.demo_state import DemoState, generate_state
 from geo.errors import NotFound
 from geo.gazetteer import county_gazetteer
 from geo.io import read_feature_file
 from geo.partition import as_multipolygon
-from geo.registry_export import household_addresses, hukou_places
+from geo.registry_export import household_addresses, hukou_places, write_registry_file
 
 BOUNDARIES_DIR = Path(__file__).resolve().parent.parent / "data" / "boundaries"
 # The demo's boundaries are in force from the start of the 2020 campaign, so
@@ -60,6 +61,24 @@ def build_demo(*, county_code: str, households: int, seed: int) -> DemoCounty:
         households=households,
         seed=seed,
     )
+
+
+def write_demo_register(
+    folder: Path, *, county_code: str, households: int, seed: int
+) -> list[Path]:
+    """The demo's resident register as a grid office sends it — GBK CSV and
+    XLSX, addresses typed the ways people type them — for ``wangge import residents``."""
+    demo = build_demo(county_code=county_code, households=households, seed=seed)
+    h = demo.households
+    addresses = noisy_addresses(
+        np.random.default_rng(seed), demo.buildings, h.building, units=h.unit, rooms=h.room
+    )
+    state = generate_state(demo)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{county_code}_register_gbk.csv", folder / f"{county_code}_register.xlsx"]
+    for path, fmt in zip(paths, ("csv-gbk", "xlsx"), strict=True):
+        write_registry_file(demo, path, fmt=fmt, addresses=addresses, state=state)  # type: ignore[arg-type]
+    return paths
 
 
 def load_demo(engine: Engine, *, county_code: str, households: int, seed: int) -> dict[str, Any]:

@@ -104,7 +104,8 @@ def noisy_addresses(
     """Noisy addresses of households living in ``buildings`` rows ``rows``.
 
     ``units``/``rooms`` (aligned with ``rows``) are the households' unit numbers
-    and rooms; omit them for building-level addresses. Which parts may be
+    and rooms; omit them for building-level addresses, or give an empty room
+    for a household whose address stops at its building (a one-family house). Which parts may be
     omitted is decided per building from the whole table.
     """
     parts = [building_parts(buildings, row=int(r)) for r in range(len(buildings))]
@@ -118,7 +119,7 @@ def noisy_addresses(
                 draws[i],
                 b=parts[row],
                 unit=None if units is None else int(units[i]),
-                room=None if rooms is None else str(rooms[i]),
+                room=None if rooms is None or not str(rooms[i]) else str(rooms[i]),
                 may_omit_township=township_ok[row],
                 may_omit_community=community_ok[row],
                 typo_rate=typo_rate,
