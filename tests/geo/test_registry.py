@@ -3,7 +3,9 @@ rejected rows file, and the demo's register passing its own checks."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import random
 import re
 from pathlib import Path
 from typing import Literal
@@ -29,7 +31,7 @@ from geo.registry import (
     parse_registry_date,
     rejected_rows_file,
 )
-from geo.registry_export import household_addresses, write_registry_file
+from geo.registry_export import REGISTRY_HEADERS, household_addresses, write_registry_file
 from geo.tabular import Table, read_table
 
 TODAY = dt.date(2020, 2, 6)
@@ -511,6 +513,111 @@ def test_rejected_rows_file_without_original_cells(tmp_path: Path) -> None:
     rejected_rows_file([rejection], headers=["姓名", "联系电话", "其他"], path=path, fmt="csv")
     back = read_table(path)
     assert back.rows[0][:3] == ["张三", "0766-2881234", None]
+
+
+# --- the column-wise check is the row check ------------------------------------------------
+
+# Values of each column, plain and otherwise: every row of the table below
+# draws one of each, so the column-wise fast path meets every kind of value.
+VARIANTS: dict[str, list[str | None]] = {
+    "姓名": ["张三", " 张三", "张三 ", None, "", "   ", "李" * 50, "李" * 51, "Ｚｈａｎｇ"],
+    "性别": [None, "男", "女", "M", "f", "男性", "Male", "未知", " 男"],
+    "身份证号": [
+        make_id(), make_id(sequence="124"), make_id(birth="20000229"), make_id(birth="19000101"),
+        make_id(area="110101"), make_id(area="000000"), make_id(area="991234"),
+        make_id(birth="19000229"), make_id(birth="19991301"), make_id(birth="18991231"),
+        make_id(birth="20200207"), make_id(birth="20200206"), make_id()[:17] + "0",
+        make_id()[:17].lower() + "x", "4453211990010112X", make_id() + " ", "'" + make_id(),
+        "".join(chr(ord(c) + 0xFEE0) for c in make_id()), make_id()[:17] + "Y",
+        "445321900101123", "4.45321E+17", None, "",
+    ],
+    "手机号": [
+        "13812345678", "12812345678", "1381234567", "138123456789", "+8613812345678",
+        "138-1234-5678", "0766-2881234", "1.38123E+10", "１３８１２３４５６７８", None, " ",
+    ],
+    "现住地址": ["新兴县新城镇人民路1号", None, "新" * 200, "新" * 201, " 新兴县 "],
+    "人员类别": ["本地常住", "1", "4", "5", "local_permanent", "外来暂住人员", "LOCAL_TEMPORARY",
+             " 本地常住", "流动人口", None, "本地 常住"],
+    "户籍地": [None, "广东省", "广" * 201, "  "],
+    "健康码": [None, "绿码", "green", "GREEN", "红", "紫码", " 黄码"],
+    "标签": [None, "密接", "发热、湖北相关", "发热,外星人", "fever", " 密切接触者 "],
+    "隔离方式": [None, None, None, "居家隔离", "集中隔离", "隔离"],
+    "隔离开始日期": [None, None, "2020-02-01", "2020/2/30"],
+    "隔离地点": [None, None, None, "新兴县迎宾馆"],
+    "出生日期": [None, None, "1990-01-01", "1991-01-01"],
+    "湖北相关": [None, None, "是", "否", "也许"],
+    "经度": [None, None, None, "112.23", "abc"],
+    "纬度": [None, None, None, "22.69", "200"],
+    "备注": [None, "备注", "注" * 501],
+}  # fmt: skip
+
+
+def row_by_row(table: Table) -> tuple[list[ResidentRow], list[RowRejection]]:
+    """The definition ``check_table`` keeps: ``check_resident_row`` on every
+    row, a repeated ID number refused after the first accepted one."""
+    mapping = map_headers(table.headers, source=table.name)
+    accepted: list[ResidentRow] = []
+    refused: list[RowRejection] = []
+    first: dict[str, int] = {}
+    for number, cells in zip(table.row_numbers, table.rows, strict=True):
+        values = mapping.values(cells)
+        result = check_resident_row(values, row=number, today=TODAY)
+        if isinstance(result, ResidentRow) and result.id_number in first:
+            problem = geo.registry.Problem(
+                "id_number",
+                mask_id_number(result.id_number),
+                f"the same ID number is already on row {first[result.id_number]}",
+            )
+            result = RowRejection(row=number, values=values, problems=(problem,))
+        if isinstance(result, RowRejection):
+            refused.append(dataclasses.replace(result, cells=tuple(cells)))
+        else:
+            first[result.id_number] = number
+            accepted.append(result)
+    return accepted, refused
+
+
+@pytest.mark.parametrize("plain_share", [0.0, 0.6, 0.97])
+@pytest.mark.parametrize("columns", ["all", "register", "short rows"])
+def test_check_table_is_the_row_check(plain_share: float, columns: str) -> None:
+    rng = random.Random(f"{plain_share}{columns}")
+    headers = list(VARIANTS)
+    if columns == "register":
+        headers = [h for h in REGISTRY_HEADERS if h in VARIANTS]
+    rows: list[list[str | None]] = []
+    for _ in range(3000):
+        # A plain row, or one with one or two other values, or any values at all.
+        row = [VARIANTS[h][0] for h in headers]
+        row[headers.index("身份证号")] = make_id(sequence=f"{rng.randrange(1000):03d}")
+        if rng.random() >= plain_share:
+            varied = rng.sample(headers, rng.choice([1, 1, 2, len(headers)]))
+            for h in varied:
+                row[headers.index(h)] = rng.choice(VARIANTS[h])
+        if columns == "short rows" and rng.random() < 0.3:
+            row = row[: rng.randrange(len(row))]
+        rows.append(row)
+    table = Table(
+        name="变体.csv",
+        headers=headers,
+        rows=rows,
+        encoding="utf-8",
+        row_numbers=list(range(2, len(rows) + 2)),
+    )
+    result = check_table(table, today=TODAY)
+    accepted, refused = row_by_row(table)
+    assert result.accepted == accepted
+    assert result.rejected == refused
+    assert len(refused) > 0 and (len(accepted) > 500 or plain_share == 0)
+    columnar = geo.registry.check_columns(table, today=TODAY)
+    assert columnar.accepted.residents() == accepted
+    assert len(columnar.accepted) == len(accepted)
+
+
+def test_check_table_of_no_rows() -> None:
+    table = Table(name="空.csv", headers=["姓名", "身份证号", "现住地址"], rows=[],
+                  encoding="utf-8", row_numbers=[])  # fmt: skip
+    result = check_table(table, today=TODAY)
+    assert (result.accepted, result.rejected) == ([], [])
 
 
 # --- the demo register ---------------------------------------------------------------------
