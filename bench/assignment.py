@@ -23,8 +23,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
+import os
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -370,6 +372,67 @@ def reload_households(engine: Engine, *, city: City) -> None:
     _vacuum(engine, "household")
 
 
+# -- other work on the machine ---------------------------------------------------------
+class ForeignLoad:
+    """Samples twice a second the CPU time of processes that are not this
+    benchmark's (this process, and the throwaway cluster's postmaster and its
+    children), so a timing taken while something else ran can be told apart."""
+
+    def __init__(self) -> None:
+        self.postmaster: int | None = None
+        self._tick = float(os.sysconf("SC_CLK_TCK"))
+        self._last: dict[int, int] = {}
+        self._timeline: list[tuple[float, float]] = [(time.perf_counter(), 0.0)]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._sample()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def cores_between(self, start: float, stop: float) -> float:
+        """Mean number of cores other processes kept busy between two perf_counter times."""
+        times = [t for t, _ in self._timeline]
+        seconds = [c for _, c in self._timeline]
+        used = float(np.interp(stop, times, seconds) - np.interp(start, times, seconds))
+        return used / max(stop - start, 1e-9)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def _sample(self) -> None:
+        ours = {os.getpid()}
+        now: dict[int, tuple[int, int]] = {}  # pid -> (ppid, cpu ticks)
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            now[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+        if self.postmaster is not None:
+            ours.add(self.postmaster)
+            ours.update(pid for pid, (ppid, _) in now.items() if ppid == self.postmaster)
+        foreign = sum(
+            ticks - self._last.get(pid, ticks) for pid, (_, ticks) in now.items() if pid not in ours
+        )
+        self._last = {pid: ticks for pid, (_, ticks) in now.items()}
+        previous = self._timeline[-1][1]
+        self._timeline.append((time.perf_counter(), previous + foreign / self._tick))
+
+
+def postmaster_pid(bench: BenchCluster) -> int | None:
+    """The throwaway cluster's postmaster (first line of postmaster.pid)."""
+    try:
+        return int((bench.cluster.data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 # -- wangge: db.assign.assign_households ------------------------------------------------
 @dataclass(frozen=True)
 class WanggeRun:
@@ -379,6 +442,7 @@ class WanggeRun:
     compute_seconds: float  # CREATE TEMP TABLE ...: the spatial join, ties broken
     write_seconds: float  # UPDATE household ...: writing the changed rows
     counts: AssignmentCounts
+    window: tuple[float, float]  # perf_counter at start and end
 
 
 class StatementClock:
@@ -423,12 +487,13 @@ def time_wangge(
     started = time.perf_counter()
     with engine.begin() as connection:
         counts = assign_households(connection, county_code=COUNTY_CODE)
-    total = time.perf_counter() - started
+    stopped = time.perf_counter()
     return WanggeRun(
-        total_seconds=total,
+        total_seconds=stopped - started,
         compute_seconds=clock.seconds.get("compute", 0.0),
         write_seconds=clock.seconds.get("write", 0.0),
         counts=counts,
+        window=(started, stopped),
     )
 
 
@@ -503,47 +568,57 @@ class DuckRuns:
     plan: str = ""
 
 
-def run_duckdb(*, city: City, repeat: int) -> tuple[DuckRuns, np.ndarray]:
-    """Load the city into an in-memory DuckDB (timed apart), then time the join
-    materialised into a table; return the timings and the codes by id - 1."""
-    runs = DuckRuns(version=duckdb.__version__)
-    con = duckdb.connect(
-        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    )
-    try:
-        con.execute(f"LOAD '{spatial_extension_path()}'")
-        runs.threads = str(con.execute("SELECT current_setting('threads')").fetchone()[0])  # type: ignore[index]
+class DuckAnchor:
+    """The city in an in-memory DuckDB (load timed apart); each round times the
+    join materialised into a table, with and without the lowest-code step."""
+
+    def __init__(self, city: City) -> None:
+        self.city = city
+        self.runs = DuckRuns(version=duckdb.__version__)
+        self.con = duckdb.connect(
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        )
+        self.con.execute(f"LOAD '{spatial_extension_path()}'")
+        threads = self.con.execute("SELECT current_setting('threads')").fetchone()
+        self.runs.threads = str(threads[0]) if threads else "?"
         grids = pd.DataFrame(
             {"code": city.codes.astype(object), "wkb": shapely.to_wkb(city.polygons)}
         )
         points = pd.DataFrame({"id": city.household_ids, "lon": city.lon, "lat": city.lat})
-        con.register("grids_df", grids)
-        con.register("points_df", points)
+        self.con.register("grids_df", grids)
+        self.con.register("points_df", points)
         started = time.perf_counter()
-        con.execute(
+        self.con.execute(
             "CREATE TABLE microgrid AS SELECT code, ST_GeomFromWKB(wkb) AS geom FROM grids_df"
         )
-        con.execute(
+        self.con.execute(
             "CREATE TABLE household AS SELECT id, ST_Point(lon, lat) AS geom FROM points_df"
         )
-        runs.load_seconds = time.perf_counter() - started
-        con.unregister("grids_df")
-        con.unregister("points_df")
-        runs.plan = _duckdb_join_operator(con)
-        for _ in range(repeat):
-            started = time.perf_counter()
-            con.execute(f"CREATE OR REPLACE TABLE assignment AS {DUCKDB_ASSIGN}")
-            runs.assign_seconds.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            con.execute(f"CREATE OR REPLACE TABLE pairs AS {DUCKDB_JOIN}")
-            runs.join_seconds.append(time.perf_counter() - started)
-        runs.join_rows = int(con.execute("SELECT count(*) FROM pairs").fetchone()[0])  # type: ignore[index]
-        frame = con.execute("SELECT id, code FROM assignment").fetchdf()
-    finally:
-        con.close()
-    codes = np.full(city.households, "", dtype=object)
-    codes[frame["id"].to_numpy(dtype=np.int64) - 1] = frame["code"].to_numpy(dtype=object)
-    return runs, codes
+        self.runs.load_seconds = time.perf_counter() - started
+        self.con.unregister("grids_df")
+        self.con.unregister("points_df")
+        self.runs.plan = _duckdb_join_operator(self.con)
+
+    def time_round(self) -> tuple[float, float]:
+        """Time both joins; return the window (perf_counter) of the first."""
+        started = time.perf_counter()
+        self.con.execute(f"CREATE OR REPLACE TABLE assignment AS {DUCKDB_ASSIGN}")
+        stopped = time.perf_counter()
+        self.runs.assign_seconds.append(stopped - started)
+        again = time.perf_counter()
+        self.con.execute(f"CREATE OR REPLACE TABLE pairs AS {DUCKDB_JOIN}")
+        self.runs.join_seconds.append(time.perf_counter() - again)
+        return started, stopped
+
+    def codes(self) -> np.ndarray:
+        """The lowest code per point ('' for none), indexed by id - 1; closes DuckDB."""
+        rows = self.con.execute("SELECT count(*) FROM pairs").fetchone()
+        self.runs.join_rows = int(rows[0]) if rows else 0
+        frame = self.con.execute("SELECT id, code FROM assignment").fetchdf()
+        self.con.close()
+        codes = np.full(self.city.households, "", dtype=object)
+        codes[frame["id"].to_numpy(dtype=np.int64) - 1] = frame["code"].to_numpy(dtype=object)
+        return codes
 
 
 def _duckdb_join_operator(con: duckdb.DuckDBPyConnection) -> str:
@@ -565,31 +640,39 @@ class SjoinRuns:
     version: str = ""
 
 
-def run_sjoin(*, city: City, repeat: int) -> tuple[SjoinRuns, np.ndarray]:
-    """Time ``geopandas.sjoin(points, micro-grids, predicate="covered_by")``
-    (GeoDataFrames built untimed); return timings and lowest codes by id - 1."""
-    runs = SjoinRuns(version=geopandas.__version__)
-    started = time.perf_counter()
-    grids = geopandas.GeoDataFrame({"code": city.codes}, geometry=city.polygons, crs=4326)
-    points = geopandas.GeoDataFrame(
-        {"id": city.household_ids}, geometry=shapely.points(city.lon, city.lat), crs=4326
-    )
-    runs.build_seconds = time.perf_counter() - started
-    joined = None
-    for _ in range(repeat):
-        joined = None
+class SjoinAnchor:
+    """GeoDataFrames of the city (built untimed); each round times
+    ``geopandas.sjoin(points, micro-grids, predicate="covered_by")``."""
+
+    def __init__(self, city: City) -> None:
+        self.city = city
+        self.runs = SjoinRuns(version=geopandas.__version__)
         started = time.perf_counter()
-        joined = geopandas.sjoin(points, grids, how="inner", predicate="covered_by")
-        runs.sjoin_seconds.append(time.perf_counter() - started)
-    assert joined is not None
-    runs.rows = len(joined)
-    matches = np.bincount(joined["id"].to_numpy(dtype=np.int64), minlength=city.households + 1)
-    runs.tie_points = int((matches > 1).sum())
-    return runs, _lowest_codes(
-        ids=joined["id"].to_numpy(dtype=np.int64),
-        codes=joined["code"].to_numpy(dtype=str),
-        households=city.households,
-    )
+        self.grids = geopandas.GeoDataFrame({"code": city.codes}, geometry=city.polygons, crs=4326)
+        self.points = geopandas.GeoDataFrame(
+            {"id": city.household_ids}, geometry=shapely.points(city.lon, city.lat), crs=4326
+        )
+        self.runs.build_seconds = time.perf_counter() - started
+        self.joined: pd.DataFrame | None = None
+
+    def time_round(self) -> tuple[float, float]:
+        """Time one sjoin; return its window (perf_counter)."""
+        self.joined = None  # free the previous result first
+        started = time.perf_counter()
+        self.joined = geopandas.sjoin(self.points, self.grids, how="inner", predicate="covered_by")
+        stopped = time.perf_counter()
+        self.runs.sjoin_seconds.append(stopped - started)
+        return started, stopped
+
+    def codes(self) -> np.ndarray:
+        """The lowest code per point ('' for none), indexed by id - 1."""
+        assert self.joined is not None
+        ids = self.joined["id"].to_numpy(dtype=np.int64)
+        self.runs.rows = len(ids)
+        self.runs.tie_points = int((np.bincount(ids) > 1).sum())
+        return _lowest_codes(
+            ids=ids, codes=self.joined["code"].to_numpy(dtype=str), households=self.city.households
+        )
 
 
 def _lowest_codes(*, ids: np.ndarray, codes: np.ndarray, households: int) -> np.ndarray:
@@ -626,21 +709,40 @@ class Measurements:
     sjoin: SjoinRuns
     agreement: Agreement
     household_indexes: int
+    foreign: dict[str, list[float]]  # cores other processes kept busy during each timed run
     machine: dict[str, str]
     date_utc: str
     repeat: int
 
 
+def disable_autovacuum(bench: BenchCluster) -> None:
+    """No autovacuum on the throwaway cluster: after a 2.7 M-row UPDATE it would
+    vacuum in the background while the next timing runs. The reset vacuums."""
+    bench.psql(
+        dbname=WANGGE_DB,
+        commands=["ALTER SYSTEM SET autovacuum = off", "SELECT pg_reload_conf()"],
+    )
+
+
 def measure(*, microgrids: int, points: int, repeat: int, seed: int, plain: bool) -> Measurements:
-    """Generate the city, then time wangge, DuckDB and geopandas on it."""
+    """Generate the city, then time wangge, DuckDB and geopandas on it, in
+    rounds (one of each per round), so that whatever else the machine does
+    falls on all three alike."""
+    load_at_start = os.getloadavg()[0]
+    others = ForeignLoad()
+    windows: dict[str, list[tuple[float, float]]] = {"wangge": [], "DuckDB": [], "sjoin": []}
     started = time.perf_counter()
     city = generate_city(microgrids=microgrids, points=points, seed=seed)
     log(
         f"city: {microgrids:,} micro-grids, {points:,} households ({time.perf_counter() - started:.1f} s)"
     )
+    duck = DuckAnchor(city)
+    sjoin = SjoinAnchor(city)
     with throwaway_cluster() as bench:
         url = bench.cluster.ensure_database(WANGGE_DB)
         upgrade(url)
+        disable_autovacuum(bench)
+        others.postmaster = postmaster_pid(bench)
         engine = create_engine(url)
         try:
             load_areas(engine, city=city)
@@ -648,11 +750,17 @@ def measure(*, microgrids: int, points: int, repeat: int, seed: int, plain: bool
             wangge = []
             for index in range(repeat):
                 run = time_wangge(bench=bench, engine=engine, clock=clock, city=city)
-                log(
-                    f"wangge run {index + 1}/{repeat}: {run.total_seconds:.2f} s"
-                    f" (compute {run.compute_seconds:.2f} s, write {run.write_seconds:.2f} s)"
-                )
                 wangge.append(run)
+                windows["wangge"].append(run.window)
+                checkpoint(bench)  # the UPDATE's dirty pages are not written during the anchors
+                windows["DuckDB"].append(duck.time_round())
+                windows["sjoin"].append(sjoin.time_round())
+                log(
+                    f"round {index + 1}/{repeat}: wangge {run.total_seconds:.2f} s"
+                    f" (compute {run.compute_seconds:.2f} s, write {run.write_seconds:.2f} s),"
+                    f" DuckDB {duck.runs.assign_seconds[-1]:.2f} s,"
+                    f" sjoin {sjoin.runs.sjoin_seconds[-1]:.2f} s"
+                )
             ours = wangge_codes(engine, households=city.households)
             rerun_seconds = []
             for index in range(repeat):
@@ -681,12 +789,13 @@ def measure(*, microgrids: int, points: int, repeat: int, seed: int, plain: bool
             machine = machine_description(bench=bench, dbname=WANGGE_DB)
         finally:
             engine.dispose()
-    duck, duck_codes = run_duckdb(city=city, repeat=repeat)
-    log(
-        f"duckdb: load {duck.load_seconds:.2f} s, join+ties {', '.join(f'{s:.2f}' for s in duck.assign_seconds)} s"
-    )
-    sjoin, sjoin_codes = run_sjoin(city=city, repeat=repeat)
-    log(f"geopandas sjoin: {', '.join(f'{s:.2f}' for s in sjoin.sjoin_seconds)} s")
+    others.stop()
+    machine["load average (1 min) before the run"] = f"{load_at_start:.2f}"
+    foreign = {
+        name: [others.cores_between(a, b) for a, b in spans] for name, spans in windows.items()
+    }
+    duck_codes = duck.codes()
+    sjoin_codes = sjoin.codes()
     agreement = Agreement(
         assigned={
             "wangge": int((ours != "").sum()),
@@ -695,13 +804,14 @@ def measure(*, microgrids: int, points: int, repeat: int, seed: int, plain: bool
         },
         mismatches_duckdb=int((ours != duck_codes).sum()),
         mismatches_sjoin=int((ours != sjoin_codes).sum()),
-        tie_points=sjoin.tie_points,
-        extra_join_rows_duckdb=duck.join_rows - int((duck_codes != "").sum()),
-        extra_join_rows_sjoin=sjoin.rows - int((sjoin_codes != "").sum()),
+        tie_points=sjoin.runs.tie_points,
+        extra_join_rows_duckdb=duck.runs.join_rows - int((duck_codes != "").sum()),
+        extra_join_rows_sjoin=sjoin.runs.rows - int((sjoin_codes != "").sum()),
     )
     return Measurements(
-        city=city, wangge=wangge, rerun_seconds=rerun_seconds, plain_seconds=plain_seconds, duck=duck, sjoin=sjoin,
-        agreement=agreement, household_indexes=household_indexes, machine=machine, date_utc=utc_now_text(), repeat=repeat,
+        city=city, wangge=wangge, rerun_seconds=rerun_seconds, plain_seconds=plain_seconds,
+        duck=duck.runs, sjoin=sjoin.runs, agreement=agreement, household_indexes=household_indexes,
+        foreign=foreign, machine=machine, date_utc=utc_now_text(), repeat=repeat,
     )  # fmt: skip
 
 
@@ -764,6 +874,7 @@ def result_rows(*, m: Measurements) -> list[list[str]]:
         ["DuckDB load (WKB → GEOMETRY tables; untimed above)", f"{m.duck.load_seconds:.2f} s", "1 run"],
         ["**anchor: geopandas** `sjoin(predicate=\"covered_by\")`", f"**{sjoin_s:.2f} s**", _runs(m.sjoin.sjoin_seconds)],
         ["geopandas GeoDataFrames built (untimed above)", f"{m.sjoin.build_seconds:.2f} s", "1 run"],
+        ["other processes on the machine during the timed runs (cores busy, by run)", f"max {max(max(v) for v in m.foreign.values()):.2f}", "; ".join(f"{k}: {', '.join(f'{x:.2f}' for x in v)}" for k, v in m.foreign.items())],
         ["**ratio** wangge ÷ DuckDB (whole call)", f"**{wangge_s / duck_s:.2f}×**", f"compute phase alone: {compute_s / duck_s:.2f}×; vs bare join: {wangge_s / duck_join_s:.2f}×"],
         ["**ratio** sjoin ÷ wangge (whole call)", f"**{sjoin_s / wangge_s:.2f}×**", f"compute phase alone: {sjoin_s / compute_s:.2f}×"],
         ["budget: ≤ 2× DuckDB", _verdict(passed=wangge_s <= 2 * duck_s, detail=f"{wangge_s:.1f} s vs 2 × {duck_s:.1f} s"), f"compute phase alone: {_verdict(passed=compute_s <= 2 * duck_s, detail=f'{compute_s:.1f} s')}"],
@@ -799,7 +910,8 @@ statements (SQLAlchemy events).
 DuckDB {m.duck.version} ({m.duck.threads} threads, extension loaded from the
 `duckdb-extension-spatial` wheel, plan operator `{m.duck.plan}`) and geopandas
 {m.sjoin.version} (shapely {shapely.__version__}, GEOS {shapely.geos_version_string}) run in this
-process on in-memory data; their load is reported apart. {m.repeat} runs each.
+process on in-memory data; their load is reported apart. {m.repeat} rounds, each
+timing wangge, then DuckDB, then sjoin (autovacuum off, CHECKPOINT between).
 
 - reproduce: `{command}` (or `make bench`)
 - date: {m.date_utc}

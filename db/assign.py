@@ -50,9 +50,11 @@ _COVERED_POINTS = (
     "area a JOIN {table} p ON p.geom @ ST_Envelope(a.geom) AND _ST_Covers(a.geom, p.geom)"
     f" WHERE {_IN_FORCE}"
 )
+# ``changed`` (the stored code differs) lets the write skip unchanged rows
+# before it joins them to the table.
 _BULK = text(
     f"CREATE TEMP TABLE {_RESULT_NAME} AS"
-    " SELECT DISTINCT ON (p.id) p.id, a.code"
+    " SELECT DISTINCT ON (p.id) p.id, a.code, p.microgrid_code IS DISTINCT FROM a.code AS changed"
     f" FROM {_COVERED_POINTS.format(table='household')} AND p.county_code = :county"
     " ORDER BY p.id, a.code"
 )
@@ -90,7 +92,7 @@ _SCOPE_BY_CODES = (
 # (unlocated, or outside every micro-grid).
 _SET = (
     f"UPDATE household h SET microgrid_code = r.code FROM {_RESULT} r"
-    " WHERE h.id = r.id AND h.microgrid_code IS DISTINCT FROM r.code{scope}"
+    " WHERE {changed}h.id = r.id AND h.microgrid_code IS DISTINCT FROM r.code{scope}"
 )
 _CLEAR = (
     "UPDATE household h SET microgrid_code = NULL"
@@ -171,14 +173,16 @@ def assign_households(
                 _fill_scope(connection, params=params, household_ids=None, microgrid_codes=None)
             connection.execute(_POINTWISE)
             connection.execute(text(f"ANALYZE {_RESULT}"))
-            changed = connection.execute(text(_SET.format(scope="")), params).rowcount
+            changed = connection.execute(text(_SET.format(changed="", scope="")), params).rowcount
         else:  # the whole county, even for a (large) scope: the writes keep to the scope
             connection.execute(_BULK, params)
             connection.execute(text(f"ANALYZE {_RESULT}"))
             scope = _IN_SCOPE if scoped else ""
             with _local_settings(connection, _BULK_WRITE_SETTINGS):
                 changed = connection.execute(text(_CLEAR.format(scope=scope)), params).rowcount
-                changed += connection.execute(text(_SET.format(scope=scope)), params).rowcount
+                changed += connection.execute(
+                    text(_SET.format(changed="r.changed AND ", scope=scope)), params
+                ).rowcount
         _drop_temporary(connection)
     assigned, unassigned = assignment_counts(connection, county_code=county_code)
     return AssignmentCounts(assigned=assigned, unassigned=unassigned, changed=changed)

@@ -19,13 +19,16 @@ exactly as the registry's standard address of one building is located without
 the parser (``_StandardAddresses``), and every table is written with COPY and
 set-based SQL. An import holds a SHARE ROW EXCLUSIVE lock on ``resident`` from
 its first write to its commit: imports run one at a time and other writes to
-residents wait (reads do not), so a resident found new stays new until it is
-inserted.
+residents wait (reads do not). So a resident found new stays new until it is
+inserted, and so does a household (only imports and the demo loader, which
+writes residents too, create households): new rows are plain inserts, not
+upserts, which costs the server a third less.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 import hashlib
 import json
@@ -35,10 +38,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
 from psycopg import Connection as PgConnection
@@ -196,9 +200,10 @@ def import_residents(
     """Check, geocode and (by mode) write a registry file in the caller's
     transaction. Returns the report and the rejected rows file (or None).
 
-    ``timings``, when given, receives the seconds spent in each phase (read,
-    check, geocode, households, residents, history, quarantines, assign,
-    batch): for the benchmark, not part of the report."""
+    ``timings``, when given, receives the wall seconds of each phase, for the
+    benchmark: read, check, geocode, households_stage, households (insert,
+    review queue), residents_stage, residents (the new ones with their
+    history rows), updates (the known ones), quarantines, assign, batch."""
     watch = _Stopwatch(timings)
     with _collector_paused():
         table = read_table(path, display_name=display_name)
@@ -241,15 +246,13 @@ def import_residents(
 
 
 # -- locating -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Geocoded:
+class _Geocoded(NamedTuple):
     location: Location
     unit: str | None
     room: str | None
 
 
-@dataclass(frozen=True)
-class _Household:
+class _Household(NamedTuple):
     """What a household key stands for: its first row's address and location."""
 
     address: str | None
@@ -344,8 +347,18 @@ def _household_key(
 ) -> str:
     building_id = found.location.building_id if building_id is None else building_id
     if building_id is not None:
-        return building_household_key(building_id=building_id, unit=found.unit, room=found.room)
+        # "b<building>|<unit>|<room>": the unit/room part is worked out once per pair.
+        return f"b{building_id}|{_unit_room_key(found.unit, found.room)}"
     return address_household_key(normalised_address=normalise(address) or f"{point}")
+
+
+@functools.lru_cache(maxsize=65_536)
+def _unit_room_key(unit: str | None, room: str | None) -> str:
+    """The part of ``building_household_key`` after the building."""
+    key = building_household_key(building_id=0, unit=unit, room=room)
+    prefix = "b0|"
+    assert key.startswith(prefix), key
+    return key[len(prefix) :]
 
 
 def _geocode(
@@ -364,37 +377,36 @@ def _geocode(
             room=parsed.room if parsed else None,
         )
 
-    standard = None
-    if len(texts) >= _STANDARD_MIN_ADDRESSES:
-        standard = _StandardAddresses.of(session, county=county, index=index)
-    if standard is None:
+    if len(texts) < _STANDARD_MIN_ADDRESSES:
         return {t: full(t) for t in texts}
+    standard = _StandardAddresses.of(session, county=county, index=index)
     return standard.locate_all(texts, full=full)
 
 
-# Where an address may be found without parsing: after a building's standard
-# address, the unit and room as a registry writes them (2单元302室, 302室).
-_UNIT_ROOM = re.compile(r"(?:([1-9][0-9]*)单元)?([1-9][0-9]*)室")
+# After a standard address, the unit and room as a registry writes them (2单元302室, 302室).
+_UNIT_ROOM = re.compile(r"(?:([1-9][0-9]*)单元)?([1-9][0-9]*)室$")
 _DIGITS = frozenset("0123456789")
 # Below this many distinct addresses, matching them all costs less than
 # loading the standard addresses (about 0.2 s per 100,000 buildings).
 _STANDARD_MIN_ADDRESSES = 500
-# Addresses located both ways before the shortcut is trusted for an import.
+# Answers of each shortcut checked against the index before it is trusted for an import.
 _STANDARD_SAMPLE = 64
 
 
 class _StandardAddresses:
-    """The county's standard addresses (``building.address``) that name one
-    located building, for the shortcut of ``locate_all``.
+    """The county's standard addresses (``building.address`` of its located
+    buildings), for the shortcuts of ``locate_all``.
 
     Cached per county until the buildings change (as ``address_index`` is)."""
 
     _cache: ClassVar[dict[str, tuple[tuple[Any, ...], _StandardAddresses]]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, buildings: dict[str, int], index: AddressIndex) -> None:
-        self.buildings = buildings
+    def __init__(self, unique: dict[str, int], shared: frozenset[str], index: AddressIndex) -> None:
+        self.unique = unique  # address → its one building
+        self.shared = shared  # addresses of two or more buildings
         self.index = index
+        self._locations: dict[int, Location] = {}
 
     @classmethod
     def of(cls, session: Session, *, county: str, index: AddressIndex) -> _StandardAddresses:
@@ -410,63 +422,107 @@ class _StandardAddresses:
             cached = cls._cache.get(county)
             if cached is not None and cached[0] == stamp and cached[1].index is index:
                 return cached[1]
-        rows = session.execute(
+        unique: dict[str, int] = {}
+        shared: set[str] = set()
+        for address, building_id, count in session.execute(
             text(
-                "SELECT address, min(id) FROM building"
+                "SELECT address, min(id), count(*) FROM building"
                 " WHERE county_code = :c AND geom IS NOT NULL AND address IS NOT NULL"
-                " GROUP BY address HAVING count(*) = 1"
+                " GROUP BY address"
             ),
             {"c": county},
-        )
-        standard = cls({str(address): int(building_id) for address, building_id in rows}, index)
+        ):
+            if count == 1:
+                unique[str(address)] = int(building_id)
+            else:
+                shared.add(str(address))
+        standard = cls(unique, frozenset(shared), index)
         with cls._lock:
             cls._cache[county] = (stamp, standard)
         return standard
 
-    def shortcut(self, text_: str) -> _Geocoded | None:
-        """The building, unit and room of an address written as a standard
-        address plus a plain unit/room, without parsing; ``None`` when the text
-        is not so written or could be read two ways."""
-        building_id = self.buildings.get(text_)
-        unit = room = None
-        match = _UNIT_ROOM.search(text_)
-        if match is not None and match.end() == len(text_):
-            base = text_[: match.start()]
-            if not base or base[-1] in _DIGITS:
-                return None  # the unit or room may have taken digits of the address
-            suffixed = self.buildings.get(base)
-            if suffixed is None:
-                pass
-            elif building_id is not None:
-                return None  # a standard address itself, and one plus a room
-            else:
-                building_id = suffixed
-                unit = f"{match.group(1)}单元" if match.group(1) else None
-                room = f"{match.group(2)}室"
-        if building_id is None:
-            return None
-        candidates = [{"building_id": building_id, "score": 1.0}]
-        location = Location("building", "matched", 1.0, building_id, None, None, candidates)
-        return _Geocoded(location=location, unit=unit, room=room)
+    def _at_building(self, building_id: int, unit: str | None, room: str | None) -> _Geocoded:
+        location = self._locations.get(building_id)
+        if location is None:
+            candidates = [{"building_id": building_id, "score": 1.0}]
+            location = Location("building", "matched", 1.0, building_id, None, None, candidates)
+            self._locations[building_id] = location
+        return _Geocoded(location, unit, room)
 
     def locate_all(
         self, texts: list[str], *, full: Callable[[str], _Geocoded]
     ) -> dict[str, _Geocoded]:
-        """Every text located: by the shortcut where it applies, else by ``full``.
+        """Every text located, by the index (``full``) or by one of two shortcuts:
 
-        A sample of the shortcut's answers is first checked against ``full``:
-        for a registry whose standard addresses the index reads otherwise (it
-        would not give them back with certainty), the shortcut is not taken."""
-        short = {t: self.shortcut(t) for t in texts}
-        found = [t for t in texts if short[t] is not None]
-        step = max(1, len(found) // _STANDARD_SAMPLE)
-        checked = {t: full(t) for t in found[::step][:_STANDARD_SAMPLE]}
-        trusted = all(checked[t] == short[t] for t in checked)
-        out: dict[str, _Geocoded] = {}
+        * a text that is the standard address of one building, alone or
+          followed by a unit and room (``2单元302室``, ``302室``), is that
+          building, at that unit and room, matched with certainty;
+        * texts that are one shared standard address (of several buildings)
+          followed by a unit and room are located as the first of them is.
+
+        A text that could be read two ways (a standard address itself, and
+        another one with a room) goes to the index. Each shortcut is first
+        checked on a sample against the index and not taken for this import
+        when any answer differs (a registry whose addresses the index reads
+        otherwise)."""
+        quick: dict[str, _Geocoded] = {}
+        by_base: dict[str, list[str]] = {}
         for t in texts:
-            quick = short[t]
-            out[t] = quick if trusted and quick is not None else checked.get(t) or full(t)
+            bare = self.unique.get(t)
+            found = _UNIT_ROOM.search(t) if t.endswith("室") else None
+            if found is not None:
+                base = t[: found.start()]
+                if not base or base[-1] in _DIGITS or bare is not None or t in self.shared:
+                    continue  # the room may have taken digits of the address, or two readings
+                unit = f"{found.group(1)}单元" if found.group(1) else None
+                room = f"{found.group(2)}室"
+                building_id = self.unique.get(base)
+                if building_id is not None:
+                    quick[t] = self._at_building(building_id, unit, room)
+                elif base in self.shared:
+                    by_base.setdefault(base, []).append(t)
+            elif bare is not None:
+                quick[t] = self._at_building(bare, None, None)
+        out: dict[str, _Geocoded] = {}
+        if not self._agrees(quick, full=full, out=out):
+            quick = {}
+        # Shared addresses: the index answers for the first text of each; the
+        # others with the same address differ only in their unit and room.
+        derived: dict[str, _Geocoded] = {}
+        for group in by_base.values():
+            first = out[group[0]] = full(group[0])
+            suffix = _UNIT_ROOM.search(group[0])
+            assert suffix is not None
+            if (first.unit, first.room) != _unit_room(suffix):
+                continue
+            for t in group[1:]:
+                found = _UNIT_ROOM.search(t)
+                assert found is not None
+                derived[t] = _Geocoded(first.location, *_unit_room(found))
+        if not self._agrees(derived, full=full, out=out):
+            derived = {}
+        for t in texts:
+            if t not in out:
+                out[t] = quick.get(t) or derived.get(t) or full(t)
         return out
+
+    @staticmethod
+    def _agrees(
+        answers: dict[str, _Geocoded],
+        *,
+        full: Callable[[str], _Geocoded],
+        out: dict[str, _Geocoded],
+    ) -> bool:
+        """Whether a sample of ``answers`` is what the index answers (kept in ``out``)."""
+        sample = list(answers)[:: max(1, len(answers) // _STANDARD_SAMPLE)][:_STANDARD_SAMPLE]
+        for t in sample:
+            out[t] = full(t)
+        return all(out[t] == answers[t] for t in sample)
+
+
+def _unit_room(found: re.Match[str]) -> tuple[str | None, str]:
+    """The unit and room a ``_UNIT_ROOM`` match names, spelled as the index spells them."""
+    return (f"{found.group(1)}单元" if found.group(1) else None), f"{found.group(2)}室"
 
 
 def _coordinates(
@@ -511,18 +567,24 @@ def _plain(values: Sequence[Any], convert: Callable[[Any], str] = str) -> list[s
     return [_NULL if v is None else convert(v) for v in values]
 
 
+def _lines(columns: Sequence[list[str]]) -> list[str]:
+    """Rows of COPY's text format (no line end) from columns already in it."""
+    return list(map("\t".join, zip(*columns, strict=True)))
+
+
 def _copy(session: Session, *, table: str, columns: dict[str, list[str]]) -> None:
     """COPY the columns (each already in COPY's text format) into ``table``."""
-    names = list(columns)
-    data = list(columns.values())
-    count = len(data[0]) if data else 0
+    _copy_lines(session, table=table, names=list(columns), lines=_lines(list(columns.values())))
+
+
+def _copy_lines(session: Session, *, table: str, names: list[str], lines: list[str]) -> None:
+    """COPY rows already in COPY's text format into ``table``'s columns ``names``."""
     with (
         _pg(session).cursor() as cursor,
         cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy,
     ):
-        for start in range(0, count, _COPY_BATCH):
-            part = zip(*(column[start : start + _COPY_BATCH] for column in data), strict=True)
-            copy.write("\n".join(map("\t".join, part)) + "\n")
+        for start in range(0, len(lines), _COPY_BATCH):
+            copy.write("\n".join(lines[start : start + _COPY_BATCH]) + "\n")
 
 
 def _write(
@@ -537,18 +599,41 @@ def _write(
     session.flush()
     # From here to the commit no other transaction writes residents (see the module docstring).
     session.execute(text("LOCK TABLE resident IN SHARE ROW EXCLUSIVE MODE"))
-    _W[:] = [watch]
-    ids, to_assign = _write_households(session, placement=placement, county=county, report=report)
-    watch.lap("households")
-    household_ids = list(map(ids.__getitem__, placement.keys))
+    # No JIT for these statements: compiling costs more than it saves on inserts.
+    jit = session.execute(text("SELECT current_setting('jit'), set_config('jit', 'off', true)"))
+    previous_jit = str(jit.one()[0])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The residents' rows are put in COPY's format while the households are
+        # written (the thread runs while this one waits for the server).
+        stage = pool.submit(_resident_lines, rows)
+        ids, to_assign = _write_households(
+            session, placement=placement, county=county, report=report, watch=watch
+        )
+        watch.lap("households")
+        before = _known(
+            session,
+            sql=f"SELECT id_number, id, {', '.join(TRACKED)} FROM resident WHERE id_number = ANY(:keys)",
+            # ID numbers are unique in every county, not in each.
+            exists_sql="SELECT EXISTS (SELECT 1 FROM resident)",
+            county=county,
+            keys=rows["id_number"],
+        )
+        lines = stage.result()
+    known = map(_FLAGS.__getitem__, map(before.__contains__, rows["id_number"]))
+    household_ids = map(str, map(ids.__getitem__, placement.keys))
+    lines = list(map("{}\t{}\t{}".format, lines, household_ids, known))
     _write_residents(
-        session, rows=rows, household_ids=household_ids, county=county, report=report, watch=watch
+        session, rows=rows, lines=lines, before=before, county=county, report=report, watch=watch
     )
     report.quarantines_created = _write_quarantines(session, county=county)
     watch.lap("quarantines")
     if to_assign:
         assign_households(session.connection(), county_code=county, household_ids=to_assign)
     watch.lap("assign")
+    session.execute(text("SELECT set_config('jit', :jit, true)"), {"jit": previous_jit})
+
+
+_FLAGS = {True: "t", False: "f"}
 
 
 # A large import writes each new household with its micro-grid, that of its
@@ -557,29 +642,39 @@ def _write(
 _MICROGRIDS_WITH_HOUSEHOLDS = 5_000
 
 
-_W: list[_Stopwatch] = []
-
 def _write_households(
-    session: Session, *, placement: _Placement, county: str, report: ResidentImportReport
+    session: Session,
+    *,
+    placement: _Placement,
+    county: str,
+    report: ResidentImportReport,
+    watch: _Stopwatch,
 ) -> tuple[dict[str, int], list[int]]:
     """Create the households not yet known. Returns the id of every household
     key of the file, and the new households still to assign to a micro-grid."""
+    households = placement.households
+    known = _known(
+        session,
+        sql="SELECT address_key, id FROM household WHERE county_code = :county AND address_key = ANY(:keys)",
+        exists_sql="SELECT EXISTS (SELECT 1 FROM household WHERE county_code = :county)",
+        county=county,
+        keys=list(households),
+    )
+    ids = {key: int(found[0]) for key, found in known.items()}
     session.execute(
         text(
             "CREATE TEMP TABLE household_stage (address_key text, address text, building_id bigint, unit text,"
             " room text, lon float8, lat float8, level text, status text, score float8, area_code text,"
-            " reason text, candidates jsonb, microgrid_code text) ON COMMIT DROP"
+            " microgrid_code text, known boolean) ON COMMIT DROP"
         )
     )
-    households = placement.households
     microgrids: dict[int, str] = {}
-    if len(households) >= _MICROGRIDS_WITH_HOUSEHOLDS:
+    if len(households) - len(ids) >= _MICROGRIDS_WITH_HOUSEHOLDS:
         microgrids = building_microgrids(session.connection(), county_code=county)
-    _W[0].lap('h.microgrids')
     cols = _household_columns(households, microgrids)
-    _W[0].lap("h.format")
+    cols["known"] = ["t" if key in ids else "f" for key in households]
     _copy(session, table="household_stage", columns=cols)
-    _W[0].lap("h.copy")
+    watch.lap("households_stage")
     created = session.execute(
         text(
             """
@@ -590,16 +685,14 @@ def _write_households(
                         ELSE (SELECT b.geom FROM building b WHERE b.id = s.building_id) END,
                    s.level, s.status, s.score, s.area_code, s.address_key, s.microgrid_code
             FROM household_stage s
-            WHERE NOT EXISTS (SELECT 1 FROM household h
-                              WHERE h.county_code = :county_code AND h.address_key = s.address_key)
+            WHERE NOT s.known
             RETURNING id, address_key, (microgrid_code IS NULL) AS unassigned
             """
         ),
-        {"county": county, "county_code": county},
+        {"county": county},
     ).all()
     report.households_created = len(created)
-    _W[0].lap('h.insert')
-    ids = {key: int(hid) for hid, key, _ in created}
+    ids.update((str(key), int(hid)) for hid, key, _ in created)
     if not microgrids:
         to_assign = [int(hid) for hid, _, _ in created]
     else:  # those at a building have its micro-grid (or none, as it has)
@@ -608,32 +701,45 @@ def _write_households(
             for hid, key, unassigned in created
             if unassigned and _own_point(households[key])
         ]
-    known = [key for key in households if key not in ids]
-    if known:
-        ids.update(
-            (key, int(hid))
-            for key, hid in session.execute(
-                text("SELECT address_key, id FROM household WHERE county_code = :county"
-                     " AND address_key = ANY(:keys)"),
-                {"county": county, "keys": known},
-            )
-        )  # fmt: skip
-    _W[0].lap('h.known')
+    # Addresses to review: by household id (the statistics of a table just
+    # written are no guide to a join on its address keys).
+    review = [(key, h) for key, h in households.items() if h.location.status == "review"]
     queued = session.execute(
         text(
             """
             INSERT INTO geocode_review (county_code, household_id, address, reason, candidates)
-            SELECT :county, h.id, coalesce(s.address, ''), s.reason, s.candidates
-            FROM household_stage s JOIN household h ON h.county_code = :county AND h.address_key = s.address_key
-            WHERE s.status = 'review' AND h.geocode_status = 'review'
+            SELECT :county, h.id, coalesce(s.address, ''), s.reason, CAST(s.candidates AS jsonb)
+            FROM unnest(CAST(:ids AS bigint[]), CAST(:addresses AS text[]), CAST(:reasons AS text[]),
+                        CAST(:candidates AS text[])) AS s(id, address, reason, candidates)
+            JOIN household h ON h.id = s.id
+            WHERE h.geocode_status = 'review'
             ON CONFLICT (household_id) WHERE status = 'open' DO NOTHING
             RETURNING id
             """
         ),
-        {"county": county},
+        {
+            "county": county,
+            "ids": [ids[key] for key, _ in review],
+            "addresses": [h.address for _, h in review],
+            "reasons": [h.location.review_reason for _, h in review],
+            "candidates": [json.dumps(h.location.candidates) for _, h in review],
+        },
     ).all()
     report.review_queued = len(queued)
     return ids, to_assign
+
+
+def _known(
+    session: Session, *, sql: str, exists_sql: str, county: str, keys: list[str]
+) -> dict[str, tuple[Any, ...]]:
+    """The rows ``sql`` finds for ``keys`` (first column → the others), found
+    before anything is written: inserts then leave them out without looking in
+    the table they write. Nothing is looked for when ``exists_sql`` says the
+    table holds nothing to find."""
+    if not keys or not session.execute(text(exists_sql), {"county": county}).scalar_one():
+        return {}
+    found = session.execute(text(sql), {"county": county, "keys": keys})
+    return {str(row[0]): tuple(row[1:]) for row in found}
 
 
 def _own_point(household: _Household) -> bool:
@@ -664,100 +770,94 @@ def _household_columns(
         "status": _texts([loc.status for loc in locations]),
         "score": _plain([loc.score for loc in locations], repr),
         "area_code": _texts([loc.area_code for loc in locations]),
-        "reason": _texts([loc.review_reason for loc in locations]),
-        # Only addresses sent to review keep their candidates (the review queue's).
-        "candidates": _texts(
-            [json.dumps(loc.candidates) if loc.status == "review" else None for loc in locations]
-        ),
         "microgrid_code": _texts(at_building),
     }
+
+
+# The resident stage's columns; household_id and known last (they are found last).
+_RESIDENT_STAGE = (
+    "id_number", "name", "phone", "sex", "birth_date", "category", "hukou", "health_code", "tags",
+    "quarantine_kind", "quarantine_start", "quarantine_end", "quarantine_site", "household_id",
+    "known",
+)  # fmt: skip
+
+
+def _resident_lines(rows: AcceptedRows) -> list[str]:
+    """The resident stage's rows in COPY's text format, but for household_id."""
+    tag_texts = {t: "{" + ",".join(t) + "}" for t in set(rows["tags"])}
+    return _lines(
+        [
+            _texts(rows["id_number"]),
+            _texts(rows["name"]),
+            _texts(rows["phone"]),
+            _texts(rows["sex"]),
+            list(map(dt.date.isoformat, rows["birth_date"])),
+            _texts(rows["category"]),
+            _texts(rows["hukou"]),
+            _texts(rows["health_code"]),
+            list(map(tag_texts.__getitem__, rows["tags"])),
+            _texts(rows["quarantine_kind"]),
+            _plain(rows["quarantine_start"], dt.date.isoformat),
+            _plain(rows["quarantine_planned_end"], dt.date.isoformat),
+            _texts(rows["quarantine_site"]),
+        ]
+    )
 
 
 def _write_residents(
     session: Session,
     *,
     rows: AcceptedRows,
-    household_ids: list[int],
+    lines: list[str],
+    before: dict[str, tuple[Any, ...]],
     county: str,
     report: ResidentImportReport,
     watch: _Stopwatch,
 ) -> None:
+    """Stage the residents (``lines``), insert the new ones with their history
+    and update those known ``before`` (id number → id and tracked fields)."""
     session.execute(
         text(
             "CREATE TEMP TABLE resident_stage (id_number text, name text, phone text, sex text,"
-            " birth_date date, category text, hukou text, health_code text, tags text[], household_id bigint,"
-            " quarantine_kind text, quarantine_start date, quarantine_end date, quarantine_site text)"
-            " ON COMMIT DROP"
+            " birth_date date, category text, hukou text, health_code text, tags text[],"
+            " quarantine_kind text, quarantine_start date, quarantine_end date, quarantine_site text,"
+            " household_id bigint, known boolean) ON COMMIT DROP"
         )
     )
-    _W[0].lap("r.create")
-    tag_texts = {t: "{" + ",".join(t) + "}" for t in set(rows["tags"])}
-    _copy(
-        session,
-        table="resident_stage",
-        columns={
-            "id_number": _texts(rows["id_number"]),
-            "name": _texts(rows["name"]),
-            "phone": _texts(rows["phone"]),
-            "sex": _texts(rows["sex"]),
-            "birth_date": list(map(dt.date.isoformat, rows["birth_date"])),
-            "category": _texts(rows["category"]),
-            "hukou": _texts(rows["hukou"]),
-            "health_code": _texts(rows["health_code"]),
-            "tags": list(map(tag_texts.__getitem__, rows["tags"])),
-            "household_id": list(map(str, household_ids)),
-            "quarantine_kind": _texts(rows["quarantine_kind"]),
-            "quarantine_start": _plain(rows["quarantine_start"], dt.date.isoformat),
-            "quarantine_end": _plain(rows["quarantine_planned_end"], dt.date.isoformat),
-            "quarantine_site": _texts(rows["quarantine_site"]),
-        },
-    )
-    _W[0].lap("r.copy")
+    _copy_lines(session, table="resident_stage", names=list(_RESIDENT_STAGE), lines=lines)
     session.execute(text("ANALYZE resident_stage"))
-    _W[0].lap("r.analyze")
-    before = {
-        row[0]: row[1:]
-        for row in session.execute(
-            text(f"SELECT r.id_number, r.id, {', '.join('r.' + c for c in TRACKED)} FROM resident r"
-                 " JOIN resident_stage s ON s.id_number = r.id_number")
-        )
-    }  # fmt: skip
-    _W[0].lap("r.before")
+    watch.lap("residents_stage")
     params = {"county": county, "source": report.file}
     # New residents: inserted, each with its "created" history row, in one statement.
-    new_only = " WHERE NOT EXISTS (SELECT 1 FROM resident r WHERE r.id_number = s.id_number)"
-    report.created = (
-        session.connection()
-        .execute(
-            text(
-                f"""
+    inserted = session.connection().execute(
+        text(
+            """
             WITH created AS (
                 INSERT INTO resident (county_code, household_id, name, id_number, phone, sex, birth_date,
                                       category, tags, hukou, health_code, source)
                 SELECT :county, s.household_id, s.name, s.id_number, s.phone, s.sex, s.birth_date,
                        s.category, s.tags, s.hukou, s.health_code, :source
-                FROM resident_stage s{new_only if before else ""}
+                FROM resident_stage s WHERE NOT s.known
                 RETURNING id
             )
             INSERT INTO resident_history (resident_id, source, changes)
             SELECT id, :source, CAST(:created AS jsonb) FROM created
             """
-            ),
-            params | {"created": json.dumps({"created": True})},
-        )
-        .rowcount
+        ),
+        params | {"created": json.dumps({"created": True})},
     )
+    report.created = inserted.rowcount
     watch.lap("residents")
     if before:
         _update_residents(session, before=before, rows=rows, params=params, report=report)
     report.unchanged = len(rows) - report.created - report.updated
-    watch.lap("history")
+    watch.lap("updates")
 
 
 def _update_residents(
     session: Session,
     *,
-    before: dict[str, Any],
+    before: dict[str, tuple[Any, ...]],
     rows: AcceptedRows,
     params: dict[str, Any],
     report: ResidentImportReport,
@@ -770,7 +870,7 @@ def _update_residents(
                                        category, tags, hukou, health_code, source)
             SELECT :county, s.household_id, s.name, s.id_number, s.phone, s.sex, s.birth_date,
                    s.category, s.tags, s.hukou, s.health_code, :source
-            FROM resident_stage s WHERE EXISTS (SELECT 1 FROM resident e WHERE e.id_number = s.id_number)
+            FROM resident_stage s WHERE s.known
             ON CONFLICT (id_number) DO UPDATE SET
                 household_id = excluded.household_id, name = excluded.name, phone = excluded.phone,
                 category = excluded.category, hukou = coalesce(excluded.hukou, r.hukou),

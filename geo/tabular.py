@@ -148,9 +148,36 @@ def _read_csv(path: Path, *, name: str, max_rows: int) -> Table:
     data = path.read_bytes()
     _refuse_binary(data, name=name)
     text, encoding = _decode(data, name=name)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    records = _numbered_csv_records(reader, name=name)
+    delimiter = _delimiter(text)
+    records = _plain_csv_records(text, delimiter=delimiter)
+    if records is None:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        records = _numbered_csv_records(reader, name=name)
     return _assemble(records, name=name, encoding=encoding, max_rows=max_rows, notes=[])
+
+
+def _plain_csv_records(text: str, *, delimiter: str) -> Iterator[_Record] | None:
+    """The records of a CSV without quotes, read by splitting its lines (twice
+    as fast as the csv module, with the same records); ``None`` for a CSV with
+    quotes, NUL, a carriage return not followed by a line feed (a line end
+    for the csv module), mixed line ends or an oversized field."""
+    if '"' in text or "\x00" in text:
+        return None
+    if "\r" in text:
+        crlf = text.count("\r\n")
+        if text.count("\r") != crlf or text.count("\n") != crlf:
+            return None
+        lines = text.split("\r\n")
+    else:
+        lines = text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the line end of the last line
+    if max(map(len, lines), default=0) > csv.field_size_limit():
+        return None  # the csv module refuses such a field: let it say so
+    return (
+        (number, [value.strip() or None for value in line.split(delimiter)])
+        for number, line in enumerate(lines, start=1)
+    )
 
 
 def _refuse_binary(data: bytes, *, name: str) -> None:
@@ -219,7 +246,8 @@ def _numbered_csv_records(reader: Iterator[list[str]], *, name: str) -> Iterator
     try:
         for record in reader:
             number += 1
-            yield number, [_clean(value) for value in record]
+            # _clean, inline: a million rows of a dozen cells make this the hot loop.
+            yield number, [value.strip() or None for value in record]
     except csv.Error as exc:
         raise InvalidInput(f"{name}: malformed CSV at row {number + 1}: {exc}") from None
 
@@ -437,7 +465,8 @@ def _assemble(
     sheet: str | None = None,
 ) -> Table:
     """Header row, then the data rows padded or cut to the header's width."""
-    nonblank = ((n, cells) for n, cells in records if any(c is not None for c in cells))
+    # Cells are None or non-empty strings: ``any(cells)`` is "has a value".
+    nonblank = ((n, cells) for n, cells in records if any(cells))
     header_cells, pending = _find_header(nonblank, notes=notes)
     if header_cells is None:
         raise InvalidInput(f"{name}: no header row: the file holds no values")
@@ -446,13 +475,16 @@ def _assemble(
     rows: list[list[str | None]] = []
     numbers: list[int] = []
     overflow: list[int] = []
+    padding: list[str | None] = [None] * width
     for number, cells in _chain(pending, nonblank):
-        if len(rows) >= max_rows:
-            raise LimitExceeded(f"{name}: more than {max_rows:,} data rows; split the file")
-        if any(c is not None for c in cells[width:]):
-            overflow.append(number)
-        rows.append((cells + [None] * width)[:width])
+        if len(cells) != width:  # else the row is already as wide as the header
+            if any(cells[width:]):
+                overflow.append(number)
+            cells = (cells + padding)[:width]
+        rows.append(cells)
         numbers.append(number)
+        if len(rows) > max_rows:
+            raise LimitExceeded(f"{name}: more than {max_rows:,} data rows; split the file")
     if overflow:
         notes.append(
             f"{len(overflow)} row(s) hold values right of the last header column (first: row"

@@ -264,3 +264,33 @@ def test_register_headers_are_the_offices(registers) -> None:
     gbk, _ = registers
     header = gbk.read_bytes().decode("gbk").splitlines()[0].split(",")
     assert header == list(REGISTRY_HEADERS)
+
+
+def test_standard_addresses_are_located_as_the_index_locates_them(registry_db, demo) -> None:
+    """The import's shortcut for addresses written as the registry writes them
+    (``db.registry._StandardAddresses``) answers what the address index does."""
+    from sqlalchemy.orm import Session
+
+    from db.geocoder import address_index, locate
+    from db.registry import _geocode
+    from geo.registry_export import household_addresses
+
+    buildings = [str(a) for a in demo.buildings.address.tolist()]
+    texts = sorted(
+        set(household_addresses(demo))
+        | set(buildings)  # bare, shared ones included
+        | {f"{a}2单元1室" for a in buildings[:300]}
+        | {f"{a}12室" for a in buildings[300:600]}
+    )
+    today = dt.date(2020, 2, 6)
+    with Session(registry_db) as session:
+        quick = _geocode(session, texts=texts, county="445321", as_of=today)
+        index = address_index(session, county_code="445321")
+        for address in texts:
+            match = index.match(address)
+            expected = (
+                locate(session, county_code="445321", match=match, as_of=today),
+                match.parsed.unit if match.parsed else None,
+                match.parsed.room if match.parsed else None,
+            )
+            assert tuple(quick[address]) == expected, address

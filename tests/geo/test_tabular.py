@@ -10,6 +10,7 @@ from typing import Literal
 import openpyxl
 import pytest
 
+import geo.tabular
 from db.demo import build_demo
 from geo.demo import DemoCounty
 from geo.demo_state import DemoState, generate_state
@@ -155,6 +156,40 @@ def test_short_and_long_rows_fit_the_header(tmp_path: Path) -> None:
     table = read_table(write_bytes(tmp_path, "r.csv", text.encode()))
     assert table.rows == [["1", None, None], ["1", "2", "3"]]
     assert "right of the last header column" in table.notes[0]
+
+
+PLAIN_CSV_TEXTS = [
+    "姓名,身份证号\n张三,1\n",
+    "姓名,身份证号\r\n张三,1\r\n李四,2",
+    "姓名,身份证号\n\n 张三 ,\u3000\n,,\n李四,x,y\n\n",
+    "姓名;地址\r\n张三;人民路1号,2栋\r\n",
+    "姓名\t地址\n张三\t\t\n",
+    "新城镇人员登记表,,\n姓名,身份证号,现住地址\n张三,1,a\n",
+    "a,b,c\n1\n1,2,3,4\n",
+    # Not plain: each goes to the csv module, which must give the same table.
+    '姓名,地址\n张三,"人民路1号,2栋"\n',
+    "姓名,地址\r张三,a\r",
+    "姓名,地址\r\n张三,a\n李四,b\r\n",
+    "姓名,地址\n张三,a\rb\n",
+    "姓名,地址\n张三,a\x0bb\n",
+    "姓名,地址\n张三,a\u2028b\n",
+]
+
+
+@pytest.mark.parametrize("text", PLAIN_CSV_TEXTS)
+def test_csv_read_by_splitting_is_read_as_by_the_csv_module(
+    tmp_path: Path, text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_bytes(tmp_path, "r.csv", text.encode())
+    fast = read_table(path)
+    monkeypatch.setattr(geo.tabular, "_plain_csv_records", lambda text, delimiter: None)
+    assert fast == read_table(path)
+
+
+def test_oversized_field_is_refused_by_either_reader(tmp_path: Path) -> None:
+    path = write_bytes(tmp_path, "r.csv", ("a,b\n1," + "x" * 200_000 + "\n").encode())
+    with pytest.raises(InvalidInput, match="malformed CSV at row 2"):
+        read_table(path)
 
 
 # --- XLSX --------------------------------------------------------------------------------
