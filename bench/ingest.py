@@ -12,9 +12,14 @@ Measured beside its anchor in the same run, on the same throwaway cluster:
   into the same table with the same indexes and constraints (the households
   the import created stay, so the foreign key is checked as in the import).
 
-Every timed run starts from truncated tables and a CHECKPOINT (untimed). A
-smaller ``.xlsx`` register is also imported once: XLSX reading is
-openpyxl-bound, which is why the 1 M figure is for CSV.
+Every timed run starts from truncated tables, VACUUM ANALYZE and a CHECKPOINT
+(untimed); each import starts with cold caches (the address index and the
+standard addresses are built again), as ``wangge import residents`` does in a
+fresh process. Also measured, to say what bounds the ratio: the server's time
+for the other rows the import must write (the households, and one
+``resident_history`` row per new resident), each inserted again in a
+transaction rolled back. A smaller ``.xlsx`` register is imported once: XLSX
+reading is openpyxl-bound, which is why the 1 M figure is for CSV.
 
 Run: ``python -m bench.ingest [--rows 1000000] [--repeat 3] [--xlsx-rows 100000]``.
 """
@@ -31,8 +36,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
 
+import db.geocoder
+import db.registry
 from bench.common import (
     BenchCluster,
     machine_description,
@@ -64,18 +71,25 @@ RESIDENT_COLUMNS = (
     "county_code", "household_id", "name", "id_number", "phone", "sex", "birth_date",
     "category", "tags", "hukou", "health_code", "source",
 )  # fmt: skip
+# The columns an import writes into ``household`` (id: default).
+HOUSEHOLD_COLUMNS = (
+    "county_code", "building_id", "unit", "room", "address", "geom", "geocode_level",
+    "geocode_status", "geocode_score", "area_code", "address_key", "microgrid_code",
+)  # fmt: skip
 # Everything an import creates; areas and buildings (the address registry) stay.
 RESET_TABLES = "household, resident, import_batch"
 # The phases ``import_residents`` reports through ``timings``, in order.
 PHASES = (
     ("read", "read the file (`geo.tabular.read_table`)"),
-    ("check", "check every row (`geo.registry.check_table`)"),
-    ("geocode", "geocode each distinct address"),
-    ("households", "households: stage, upsert, review queue"),
-    ("residents", "residents: stage, upsert"),
-    ("history", "`resident_history` rows"),
+    ("check", "check every row (`geo.registry.check_columns`)"),
+    ("geocode", "geocode each distinct address (index built cold)"),
+    ("households_stage", "households: known ones looked up, COPY to a stage"),
+    ("households", "households: INSERT, review queue"),
+    ("residents_stage", "residents: known ones looked up, COPY to a stage"),
+    ("residents", "residents: INSERT with their `resident_history` rows"),
+    ("updates", "residents already known: upsert, history"),
     ("quarantines", "quarantines"),
-    ("assign", "micro-grid assignment (`db.assign`)"),
+    ("assign", "micro-grid assignment (`db.assign`), households not at a building"),
     ("batch", "`import_batch` row (file digest, report)"),
 )
 TODAY = dt.date(2020, 2, 6)  # the demo's reference date (geo.demo.REFERENCE_DATE)
@@ -91,6 +105,7 @@ class ImportRun:
     created: int
     households_created: int
     quarantines_created: int
+    review_queued: int
     geocoding: dict[str, int]
 
 
@@ -103,6 +118,8 @@ class Measurements:
     file_bytes: int
     import_runs: list[ImportRun] = field(default_factory=list)
     copy_seconds: list[float] = field(default_factory=list)
+    history_seconds: list[float] = field(default_factory=list)
+    household_seconds: list[float] = field(default_factory=list)
     xlsx_rows: int = 0
     xlsx_run: ImportRun | None = None
     machine: dict[str, str] = field(default_factory=dict)
@@ -114,11 +131,16 @@ def log(message: str) -> None:
     print(f"[ingest] {message}", file=sys.stderr, flush=True)
 
 
+def settle(*, bench: BenchCluster) -> None:
+    """VACUUM ANALYZE and CHECKPOINT, so one run's leftovers do not land in the next's time."""
+    bench.psql(dbname=DBNAME, commands=["VACUUM ANALYZE", "CHECKPOINT"])
+
+
 def reset(*, bench: BenchCluster) -> None:
     """Drop what an import created (households, residents and all that hangs on
-    them), keeping the address registry; flush dirty pages (untimed)."""
+    them), keeping the address registry (untimed)."""
     bench.psql(dbname=DBNAME, commands=[f"TRUNCATE {RESET_TABLES} RESTART IDENTITY CASCADE"])
-    bench.psql(dbname=DBNAME, commands=["VACUUM ANALYZE", "CHECKPOINT"])
+    settle(bench=bench)
 
 
 def households_for(rows: int) -> int:
@@ -135,10 +157,18 @@ def write_register(
     return write_registry_file(demo, path, fmt=fmt, state=state, rows=slice(0, rows))
 
 
+def forget_caches() -> None:
+    """Drop the per-process caches of the address index and the standard
+    addresses: every import starts cold, as in a fresh ``wangge`` process."""
+    db.geocoder._INDEXES.clear()
+    db.registry._StandardAddresses._cache.clear()
+
+
 def time_import(*, engine: Engine, path: Path) -> ImportRun:
     """Wall time of one ``import_residents`` (all-or-nothing) up to its commit."""
     request = ResidentImportRequest.build(mode="all-or-nothing", today=TODAY)
     timings: dict[str, float] = {}
+    forget_caches()
     started = time.perf_counter()
     with session_scope(engine) as session:
         report, _ = import_residents(session, path=path, request=request, timings=timings)
@@ -153,7 +183,52 @@ def time_import(*, engine: Engine, path: Path) -> ImportRun:
         created=report.created,
         households_created=report.households_created,
         quarantines_created=report.quarantines_created,
+        review_queued=report.review_queued,
         geocoding=dict(report.geocoding),
+    )
+
+
+def time_rolled_back(*, bench: BenchCluster, engine: Engine, setup: list[str], timed: str) -> float:
+    """Server time of ``timed`` after ``setup`` in one transaction, rolled back."""
+    settle(bench=bench)
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            connection.execute(text("SET LOCAL jit = off"))
+            for statement in setup:
+                connection.execute(text(statement))
+            started = time.perf_counter()
+            connection.execute(text(timed))
+            return time.perf_counter() - started
+        finally:
+            transaction.rollback()
+
+
+def time_history_rows(*, bench: BenchCluster, engine: Engine) -> float:
+    """The server's time for one "created" ``resident_history`` row per resident
+    (what the import writes beside each new resident), into the emptied table."""
+    return time_rolled_back(
+        bench=bench,
+        engine=engine,
+        setup=["TRUNCATE resident_history"],
+        timed="INSERT INTO resident_history (resident_id, source, changes)"
+        " SELECT id, source, '{\"created\": true}'::jsonb FROM resident ORDER BY id",
+    )
+
+
+def time_household_rows(*, bench: BenchCluster, engine: Engine) -> float:
+    """The server's time for the households the import created, inserted again
+    into the emptied table."""
+    columns = ", ".join(HOUSEHOLD_COLUMNS)
+    return time_rolled_back(
+        bench=bench,
+        engine=engine,
+        setup=[
+            "CREATE TEMP TABLE household_copy ON COMMIT DROP AS"
+            f" SELECT {columns} FROM household ORDER BY id",
+            "TRUNCATE household CASCADE",
+        ],
+        timed=f"INSERT INTO household ({columns}) SELECT {columns} FROM household_copy",
     )
 
 
@@ -174,7 +249,7 @@ def time_copy_anchor(*, bench: BenchCluster, csv_path: Path) -> float:
     """Wall time of ``psql \\copy resident(<columns>) FROM`` into the emptied
     table (truncate, vacuum and checkpoint untimed); households stay."""
     bench.psql(dbname=DBNAME, commands=["TRUNCATE resident CASCADE"])
-    bench.psql(dbname=DBNAME, commands=["VACUUM ANALYZE resident", "CHECKPOINT"])
+    settle(bench=bench)
     command = f"\\copy resident({', '.join(RESIDENT_COLUMNS)}) FROM '{csv_path}' WITH (FORMAT csv)"
     argv = [*bench.psql_argv(dbname=DBNAME), "-c", command]
     started = time.perf_counter()
@@ -210,6 +285,13 @@ def measure(*, rows: int, repeat: int, seed: int, xlsx_rows: int) -> Measurement
                 phases = ", ".join(f"{k} {v:.1f}" for k, v in run.phases.items())
                 log(f"wangge import {index + 1}/{repeat}: {run.total_seconds:.2f} s ({phases})")
                 m.import_runs.append(run)
+            for index in range(repeat):
+                m.history_seconds.append(time_history_rows(bench=bench, engine=engine))
+                m.household_seconds.append(time_household_rows(bench=bench, engine=engine))
+                log(
+                    f"server alone {index + 1}/{repeat}: history rows {m.history_seconds[-1]:.2f} s,"
+                    f" households {m.household_seconds[-1]:.2f} s"
+                )
             resident_csv = dump_residents(bench=bench)
             for index in range(repeat):
                 seconds = time_copy_anchor(bench=bench, csv_path=resident_csv)
@@ -243,16 +325,20 @@ def verdict(*, ratio: float, rows: int) -> str:
     """PASS/FAIL against "≥ 0.6× \\copy's rows/s" (informational only)."""
     if rows != DEFAULT_ROWS:
         return f"n/a at {rows:,} rows (budget is for {DEFAULT_ROWS:,}); ratio {ratio:.2f}"
-    word = "PASS" if ratio >= BUDGET_RATIO else "FAIL"
-    return f"{word} ({ratio:.2f}× {'≥' if ratio >= BUDGET_RATIO else '<'} {BUDGET_RATIO}×)"
+    if ratio >= BUDGET_RATIO:
+        return f"PASS ({ratio:.2f}× ≥ {BUDGET_RATIO}×)"
+    return f"FAIL ({ratio:.2f}× < {BUDGET_RATIO}×: {BUDGET_RATIO / ratio:.1f}× short)"
 
 
 def result_rows(*, m: Measurements) -> list[list[str]]:
-    """The headline table: both rates, the ratio, the verdict."""
+    """The headline table: both rates, the ratio, the verdict, and the bound."""
     totals = [r.total_seconds for r in m.import_runs]
+    copy_seconds = statistics.median(m.copy_seconds)
     wangge_rate = m.rows / statistics.median(totals)
-    copy_rate = m.rows / statistics.median(m.copy_seconds)
+    copy_rate = m.rows / copy_seconds
     ratio = wangge_rate / copy_rate
+    floor = copy_seconds + statistics.median(m.history_seconds)
+    floor += statistics.median(m.household_seconds)
     return [
         ["wangge `import_residents`, file → committed", *seconds_cell(totals)],
         ["anchor: `psql \\copy resident(…) FROM`, same rows", *seconds_cell(m.copy_seconds)],
@@ -260,6 +346,13 @@ def result_rows(*, m: Measurements) -> list[list[str]]:
         ["`\\copy` rows/s", f"{copy_rate:,.0f}", ""],
         ["**ratio** wangge ÷ `\\copy`", f"**{ratio:.3f}**", ""],
         ["budget: ≥ 0.6× `\\copy`'s rows/s", verdict(ratio=ratio, rows=m.rows), "informational"],
+        ["server alone: one `resident_history` row per resident", *seconds_cell(m.history_seconds)],
+        ["server alone: the import's households", *seconds_cell(m.household_seconds)],
+        [
+            "floor: `\\copy` + history rows + households",
+            f"{floor:.2f} s",
+            f"best ratio with no client time: {copy_seconds / floor:.2f}",
+        ],
     ]
 
 
@@ -270,24 +363,12 @@ def breakdown_rows(*, m: Measurements) -> list[list[str]]:
     for key, label in PHASES:
         values = [r.phases.get(key, 0.0) for r in m.import_runs]
         median = statistics.median(values)
-        out.append(
-            [
-                label,
-                f"{median:.2f} s",
-                f"{median / total:.0%}",
-                ", ".join(f"{v:.2f}" for v in values),
-            ]
-        )
+        runs = ", ".join(f"{v:.2f}" for v in values)
+        out.append([label, f"{median:.2f} s", f"{median / total:.0%}", runs])
     commits = [r.commit_seconds for r in m.import_runs]
     median = statistics.median(commits)
-    out.append(
-        [
-            "commit",
-            f"{median:.2f} s",
-            f"{median / total:.0%}",
-            ", ".join(f"{v:.2f}" for v in commits),
-        ]
-    )
+    runs = ", ".join(f"{v:.2f}" for v in commits)
+    out.append(["commit", f"{median:.2f} s", f"{median / total:.0%}", runs])
     return out
 
 
@@ -299,10 +380,11 @@ def xlsx_lines(*, m: Measurements) -> str:
     read = run.phases.get("read", 0.0)
     csv_read = statistics.median(r.phases.get("read", 0.0) for r in m.import_runs)
     return (
-        f"XLSX, {m.xlsx_rows:,} rows (one run): {run.total_seconds:.2f} s file → committed,"
-        f" {m.xlsx_rows / run.total_seconds:,.0f} rows/s; reading the workbook alone"
-        f" (openpyxl, read-only mode) {read:.2f} s = {m.xlsx_rows / read:,.0f} rows/s, against"
-        f" {m.rows / csv_read:,.0f} rows/s for reading the CSV above."
+        f"XLSX, {m.xlsx_rows:,} rows (the same register's first rows, one run):"
+        f" {run.total_seconds:.2f} s file → committed, {m.xlsx_rows / run.total_seconds:,.0f}"
+        f" rows/s; reading the workbook alone (openpyxl, read-only mode) {read:.2f} s ="
+        f" {m.xlsx_rows / read:,.0f} rows/s, against {m.rows / csv_read:,.0f} rows/s for"
+        " reading the CSV above."
     )
 
 
@@ -323,26 +405,37 @@ of the demo county (445321, seed {DEFAULT_SEED}, {m.households:,} households
 generated; written by `geo.registry_export.write_registry_file` as CSV UTF-8,
 {m.file_bytes / 1e6:,.0f} MB, standard addresses as a registry export has them),
 end to end: file read, every row checked, each distinct address geocoded,
-households and residents upserted, history, quarantines, micro-grid assignment,
+households and residents written, history, quarantines, micro-grid assignment,
 the `import_batch` row, commit. The database holds the county's areas and
 address registry (`load_demo`, then `TRUNCATE household, resident … CASCADE`).
 Anchor in the same run: `psql \\copy resident({", ".join(RESIDENT_COLUMNS)}) FROM`
 a CSV of exactly the rows the import wrote into `resident` (dumped with
 `\\copy (SELECT …) TO`), into the same table with the same indexes, constraints
-and foreign key (the import's households stay). {repeat} runs each, medians;
+and foreign key (the import's households stay). {repeat} run(s) each, medians;
 before every timed run the tables are truncated, vacuumed and CHECKPOINTed
-(untimed). CSV, not XLSX, for the 1 M figure: reading `.xlsx` is openpyxl-bound
-(see the XLSX line below).
+(untimed), and every import starts with cold caches (address index and standard
+addresses built again, as in a fresh `wangge` process). CSV, not XLSX, for the
+1 M figure: reading `.xlsx` is openpyxl-bound (see the XLSX line below).
 
 - reproduce: `{command}` (or `make bench`)
 - date: {m.date_utc}
 {machine_lines(machine=m.machine)}
-- the import created {last.created:,} residents, {last.households_created:,} households,
-  {last.quarantines_created:,} quarantines; located: {located}
+- the import created {last.created:,} residents (and as many history rows),
+  {last.households_created:,} households, {last.quarantines_created:,} quarantines,
+  {last.review_queued:,} review items; located (rows): {located}
 
 {headline}
 
-Where wangge spends its time (phases as `import_residents(…, timings=…)` reports them):
+What bounds the ratio: the import must also write, besides the residents the
+anchor writes, one `resident_history` row per new resident (its foreign key
+check locks the resident row: most of that row's cost) and the households
+(GiST and six B-tree indexes, a foreign key to `building`). The "server alone"
+rows time just those inserts, in transactions rolled back; with the anchor they
+make a floor that no client-side speed can go below.
+
+Where wangge spends its time (phases as `import_residents(…, timings=…)` reports
+them; "stage" phases include formatting the rows for COPY in Python, and the
+residents' rows are formatted in a thread while the households are inserted):
 
 {breakdown}
 

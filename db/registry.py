@@ -38,7 +38,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -603,12 +603,14 @@ def _write(
     jit = session.execute(text("SELECT current_setting('jit'), set_config('jit', 'off', true)"))
     previous_jit = str(jit.one()[0])
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # The residents' rows are put in COPY's format while the households are
-        # written (the thread runs while this one waits for the server).
-        stage = pool.submit(_resident_lines, rows)
+        # Rows are put in COPY's format in a thread, while this one waits for
+        # the server (known households, micro-grids, the households' insert).
+        household_columns = pool.submit(_household_columns, placement.households)
+        resident_lines = pool.submit(_resident_lines, rows)
         ids, to_assign = _write_households(
-            session, placement=placement, county=county, report=report, watch=watch
-        )
+            session, placement=placement, columns=household_columns, county=county,
+            report=report, watch=watch,
+        )  # fmt: skip
         watch.lap("households")
         before = _known(
             session,
@@ -618,14 +620,14 @@ def _write(
             county=county,
             keys=rows["id_number"],
         )
-        lines = stage.result()
+        lines = resident_lines.result()
     known = map(_FLAGS.__getitem__, map(before.__contains__, rows["id_number"]))
     household_ids = map(str, map(ids.__getitem__, placement.keys))
     lines = list(map("{}\t{}\t{}".format, lines, household_ids, known))
     _write_residents(
         session, rows=rows, lines=lines, before=before, county=county, report=report, watch=watch
     )
-    report.quarantines_created = _write_quarantines(session, county=county)
+    report.quarantines_created = _write_quarantines(session, rows=rows, county=county)
     watch.lap("quarantines")
     if to_assign:
         assign_households(session.connection(), county_code=county, household_ids=to_assign)
@@ -646,6 +648,7 @@ def _write_households(
     session: Session,
     *,
     placement: _Placement,
+    columns: Future[dict[str, list[str]]],
     county: str,
     report: ResidentImportReport,
     watch: _Stopwatch,
@@ -671,9 +674,16 @@ def _write_households(
     microgrids: dict[int, str] = {}
     if len(households) - len(ids) >= _MICROGRIDS_WITH_HOUSEHOLDS:
         microgrids = building_microgrids(session.connection(), county_code=county)
-    cols = _household_columns(households, microgrids)
-    cols["known"] = ["t" if key in ids else "f" for key in households]
-    _copy(session, table="household_stage", columns=cols)
+    stage = columns.result()
+    stage["microgrid_code"] = _texts(
+        [
+            None if h.lon is not None or h.location.building_id is None
+            else microgrids.get(h.location.building_id)
+            for h in households.values()
+        ]
+    )  # fmt: skip
+    stage["known"] = ["t" if key in ids else "f" for key in households]
+    _copy(session, table="household_stage", columns=stage)
     watch.lap("households_stage")
     created = session.execute(
         text(
@@ -747,17 +757,11 @@ def _own_point(household: _Household) -> bool:
     return household.lon is not None or household.location.building_id is None
 
 
-def _household_columns(
-    households: dict[str, _Household], microgrids: dict[int, str]
-) -> dict[str, list[str]]:
-    """The household stage rows, one per key, as COPY columns."""
+def _household_columns(households: dict[str, _Household]) -> dict[str, list[str]]:
+    """The household stage rows, one per key, as COPY columns (but for the
+    micro-grid and whether it is known)."""
     values = list(households.values())
     locations = [h.location for h in values]
-    at_building = [
-        None if h.lon is not None or h.location.building_id is None
-        else microgrids.get(h.location.building_id)
-        for h in values
-    ]  # fmt: skip
     return {
         "address_key": _texts(list(households)),
         "address": _texts([h.address for h in values]),
@@ -770,15 +774,13 @@ def _household_columns(
         "status": _texts([loc.status for loc in locations]),
         "score": _plain([loc.score for loc in locations], repr),
         "area_code": _texts([loc.area_code for loc in locations]),
-        "microgrid_code": _texts(at_building),
     }
 
 
 # The resident stage's columns; household_id and known last (they are found last).
 _RESIDENT_STAGE = (
     "id_number", "name", "phone", "sex", "birth_date", "category", "hukou", "health_code", "tags",
-    "quarantine_kind", "quarantine_start", "quarantine_end", "quarantine_site", "household_id",
-    "known",
+    "household_id", "known",
 )  # fmt: skip
 
 
@@ -796,10 +798,6 @@ def _resident_lines(rows: AcceptedRows) -> list[str]:
             _texts(rows["hukou"]),
             _texts(rows["health_code"]),
             list(map(tag_texts.__getitem__, rows["tags"])),
-            _texts(rows["quarantine_kind"]),
-            _plain(rows["quarantine_start"], dt.date.isoformat),
-            _plain(rows["quarantine_planned_end"], dt.date.isoformat),
-            _texts(rows["quarantine_site"]),
         ]
     )
 
@@ -820,12 +818,10 @@ def _write_residents(
         text(
             "CREATE TEMP TABLE resident_stage (id_number text, name text, phone text, sex text,"
             " birth_date date, category text, hukou text, health_code text, tags text[],"
-            " quarantine_kind text, quarantine_start date, quarantine_end date, quarantine_site text,"
             " household_id bigint, known boolean) ON COMMIT DROP"
         )
     )
     _copy_lines(session, table="resident_stage", names=list(_RESIDENT_STAGE), lines=lines)
-    session.execute(text("ANALYZE resident_stage"))
     watch.lap("residents_stage")
     params = {"county": county, "source": report.file}
     # New residents: inserted, each with its "created" history row, in one statement.
@@ -927,13 +923,38 @@ def _changes(old: Sequence[Any], new: Sequence[Any]) -> dict[str, Any]:
     return out or {"tags": "added"}
 
 
-def _write_quarantines(session: Session, *, county: str) -> int:
+def _write_quarantines(session: Session, *, rows: AcceptedRows, county: str) -> int:
+    """Create the quarantines of the file not yet recorded (same resident, same start)."""
+    with_quarantine = [i for i, kind in enumerate(rows["quarantine_kind"]) if kind is not None]
+    if not with_quarantine:
+        return 0
+
+    def column(name: str) -> list[Any]:
+        return [rows[name][i] for i in with_quarantine]
+
+    session.execute(
+        text(
+            "CREATE TEMP TABLE quarantine_stage (id_number text, quarantine_kind text,"
+            " quarantine_start date, quarantine_end date, quarantine_site text) ON COMMIT DROP"
+        )
+    )
+    _copy(
+        session,
+        table="quarantine_stage",
+        columns={
+            "id_number": _texts(column("id_number")),
+            "quarantine_kind": _texts(column("quarantine_kind")),
+            "quarantine_start": _plain(column("quarantine_start"), dt.date.isoformat),
+            "quarantine_end": _plain(column("quarantine_planned_end"), dt.date.isoformat),
+            "quarantine_site": _texts(column("quarantine_site")),
+        },
+    )
     created = session.execute(
         text(
             """
             INSERT INTO quarantine (county_code, resident_id, kind, site_name, start_date, planned_end)
             SELECT :county, r.id, s.quarantine_kind, s.quarantine_site, s.quarantine_start, s.quarantine_end
-            FROM resident_stage s JOIN resident r ON r.id_number = s.id_number
+            FROM quarantine_stage s JOIN resident r ON r.id_number = s.id_number
             WHERE s.quarantine_kind IS NOT NULL AND s.quarantine_start IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.resident_id = r.id AND q.start_date = s.quarantine_start)
             RETURNING id

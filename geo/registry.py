@@ -485,10 +485,7 @@ def check_columns(table: Table, *, today: dt.date) -> ColumnCheck:
         else:
             accepted[index] = True
             slow_rows[index] = result
-    # Copies: the raw columns may serve as values, and the row check's values go in.
-    columns = (
-        {name: list(values) for name, values in fast.columns.items()} if slow_rows else fast.columns
-    )
+    columns = fast.columns  # lists of their own, one per field: the row check's values go in
     for index, resident in slow_rows.items():
         for name in RESIDENT_FIELDS:
             columns[name][index] = getattr(resident, name)
@@ -1160,7 +1157,8 @@ class _FastColumns:
 
 
 def _column(rows: list[list[str | None]], index: int, narrowest: int) -> list[str | None]:
-    """Cell ``index`` of every row (``None`` where a row is shorter than ``narrowest``)."""
+    """Cell ``index`` of every row, ``None`` where a row is too short (``narrowest``:
+    the length of the shortest row)."""
     if narrowest > index:
         return list(map(operator.itemgetter(index), rows))
     return [cells[index] if index < len(cells) else None for cells in rows]
