@@ -323,8 +323,16 @@ def _wavy_tiling() -> list[Polygon]:
 
 
 # -- buildings and the settings ---------------------------------------------------------
-def test_building_microgrids_follow_the_same_rule(conn) -> None:
+@pytest.mark.parametrize("microgrids", ["few", "many"])
+def test_building_microgrids_follow_the_same_rule(conn, microgrids) -> None:
+    """Either way, the same codes: from the micro-grids when 4 are in force,
+    from the 4 buildings when 14 are."""
     two_by_two(conn)
+    if microgrids == "many":  # far away, so that probing from the points is chosen
+        for i in range(10):
+            add_microgrid(
+                conn, f"Z{i:02d}", box(X0 + 1 + i * CELL, Y0, X0 + 1 + (i + 1) * CELL, Y0 + CELL)
+            )
     ids = {}
     for key, (x, y) in {
         "edge": (1, 0.5),
