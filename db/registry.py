@@ -711,18 +711,17 @@ def _write_households(
             for hid, key, unassigned in created
             if unassigned and _own_point(households[key])
         ]
-    # Addresses to review: by household id (the statistics of a table just
-    # written are no guide to a join on its address keys).
+    # Addresses to review, by household id; each household looked up by its
+    # key (the statistics of a table just written are no guide for a join).
     review = [(key, h) for key, h in households.items() if h.location.status == "review"]
     queued = session.execute(
         text(
             """
             INSERT INTO geocode_review (county_code, household_id, address, reason, candidates)
-            SELECT :county, h.id, coalesce(s.address, ''), s.reason, CAST(s.candidates AS jsonb)
+            SELECT :county, s.id, coalesce(s.address, ''), s.reason, CAST(s.candidates AS jsonb)
             FROM unnest(CAST(:ids AS bigint[]), CAST(:addresses AS text[]), CAST(:reasons AS text[]),
                         CAST(:candidates AS text[])) AS s(id, address, reason, candidates)
-            JOIN household h ON h.id = s.id
-            WHERE h.geocode_status = 'review'
+            WHERE (SELECT h.geocode_status FROM household h WHERE h.id = s.id) = 'review'
             ON CONFLICT (household_id) WHERE status = 'open' DO NOTHING
             RETURNING id
             """
