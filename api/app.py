@@ -9,7 +9,19 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
-from api.routes import areas, geocode, health, imports, people
+from api.routes import (
+    areas,
+    cases,
+    checkpoints,
+    geocode,
+    health,
+    imports,
+    layers,
+    ogc,
+    people,
+    tiles,
+    visits,
+)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -25,7 +37,9 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (health, areas, people, geocode, imports):
+    for module in (
+        health, areas, people, geocode, imports, visits, cases, checkpoints, layers, tiles, ogc,
+    ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
 

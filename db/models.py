@@ -323,3 +323,224 @@ class ResidentHistory(Base):
     changes: Mapped[Any] = mapped_column(JSONB)
 
     __table_args__ = (Index("ix_resident_history_resident_id", "resident_id", "changed_at"),)
+
+
+# -- screening rounds, visits, cases, checkpoints (issue 4) -----------------------------
+VISIT_RESULTS: tuple[str, ...] = ("complete", "partial", "nobody_home", "refused", "vacant")
+CASE_STATUSES: tuple[str, ...] = (
+    "suspected",
+    "confirmed",
+    "asymptomatic",
+    "recovered",
+    "ruled_out",
+)
+# A case counts as active while its status (as of the date asked) is one of these.
+ACTIVE_CASE_STATUSES: tuple[str, ...] = ("suspected", "confirmed", "asymptomatic")
+CHECKPOINT_KINDS: tuple[str, ...] = ("highway_exit", "village_entrance", "estate_gate", "port")
+HEALTH_CODES: tuple[str, ...] = ("green", "yellow", "red")
+
+
+class ScreeningRound(Base):
+    """One door-to-door screening of every household under ``area_code``
+    (一排查), from ``start_date`` to ``end_date`` inclusive."""
+
+    __tablename__ = "screening_round"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    area_code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(Text)
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint("end_date >= start_date", name="dates"),
+        Index("ix_screening_round_area_code", "area_code"),
+        Index("ix_screening_round_county_code", "county_code"),
+    )
+
+
+class Visit(Base):
+    """A grid worker at a household's door in a round. A household may be
+    visited more than once (nobody home, then complete); the round counts it
+    complete once any of its visits is. ``distance_m`` is metres from the
+    household's point to ``geom`` on the spheroid, null when either is missing."""
+
+    __tablename__ = "visit"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    round_id: Mapped[int] = mapped_column(ForeignKey("screening_round.id", ondelete="RESTRICT"))
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="RESTRICT"))
+    result: Mapped[str] = mapped_column(String(12))
+    persons_seen: Mapped[int] = mapped_column(Integer, server_default="0")
+    note: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(Text)
+    visited_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    geom_4326: Mapped[Any] = mapped_column(
+        "geom", Geometry("POINT", srid=4326, spatial_index=False), nullable=True
+    )
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    far_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint(_in("result", VISIT_RESULTS), name="result"),
+        CheckConstraint("persons_seen >= 0", name="persons_seen"),
+        Index("ix_visit_round_id", "round_id", "household_id"),
+        Index("ix_visit_household_id", "household_id"),
+    )
+
+
+class IdempotencyRecord(Base):
+    """The answer given to a request carrying an ``Idempotency-Key``: the same
+    key with the same body gets the same answer; with another body, a 422."""
+
+    __tablename__ = "idempotency_record"
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[Any] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Case(Base):
+    """A suspected, confirmed or asymptomatic case (or one since recovered or
+    ruled out), linked to a resident or, when the person is not registered, to
+    a household or a bare address. It counts where the person lives, not where
+    it was reported (``reported_by``). Its status on a date is the latest
+    ``CaseStatusChange`` effective on or before that date."""
+
+    __tablename__ = "case_report"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id", ondelete="RESTRICT"))
+    household_id: Mapped[int | None] = mapped_column(
+        ForeignKey("household.id", ondelete="RESTRICT")
+    )
+    address: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))
+    reported_on: Mapped[dt.date] = mapped_column(Date)
+    onset_date: Mapped[dt.date | None] = mapped_column(Date)
+    reported_by: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint(_in("status", CASE_STATUSES), name="status"),
+        CheckConstraint(
+            "resident_id IS NOT NULL OR household_id IS NOT NULL OR address IS NOT NULL",
+            name="linked",
+        ),
+        CheckConstraint("onset_date IS NULL OR onset_date <= reported_on", name="onset"),
+        Index("ix_case_report_resident_id", "resident_id"),
+        Index("ix_case_report_household_id", "household_id"),
+        Index("ix_case_report_county_code", "county_code"),
+    )
+
+
+class CaseStatusChange(Base):
+    """One status of a case from ``effective_on``; the first is its report."""
+
+    __tablename__ = "case_status_change"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_report.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(12))
+    effective_on: Mapped[dt.date] = mapped_column(Date)
+    changed_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(_in("status", CASE_STATUSES), name="status"),
+        Index("ix_case_status_change_case_id", "case_id", "effective_on"),
+    )
+
+
+class Checkpoint(Base):
+    """A place where people and vehicles are checked (卡口): a point and its kind."""
+
+    __tablename__ = "checkpoint"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20))
+    geom_4326: Mapped[Any] = mapped_column(
+        "geom", Geometry("POINT", srid=4326, spatial_index=False)
+    )
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint(_in("kind", CHECKPOINT_KINDS), name="kind"),
+        Index("ix_checkpoint_geom", "geom", postgresql_using="gist"),
+        Index("ix_checkpoint_county_code", "county_code"),
+    )
+
+
+class Passage(Base):
+    """A person or a vehicle through a checkpoint. ``flagged`` (computed): a
+    temperature of 37.3 °C or more, or a red or yellow health code. A known
+    person's passage is attributed to their home micro-grid at that time."""
+
+    __tablename__ = "passage"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    checkpoint_id: Mapped[int] = mapped_column(ForeignKey("checkpoint.id", ondelete="RESTRICT"))
+    passed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    direction: Mapped[str | None] = mapped_column(String(3))
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id", ondelete="SET NULL"))
+    person_name: Mapped[str | None] = mapped_column(Text)
+    id_number: Mapped[str | None] = mapped_column(String(18))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    plate: Mapped[str | None] = mapped_column(String(16))
+    temperature_c: Mapped[float | None] = mapped_column(Numeric(3, 1))
+    health_code: Mapped[str | None] = mapped_column(String(8))
+    origin: Mapped[str | None] = mapped_column(Text)
+    flagged: Mapped[bool] = mapped_column(
+        Boolean,
+        Computed(
+            "coalesce(temperature_c >= 37.3, false) OR coalesce(health_code IN ('red', 'yellow'), false)",
+            persisted=True,
+        ),
+    )
+    home_microgrid_code: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint("direction IS NULL OR direction IN ('in', 'out')", name="direction"),
+        CheckConstraint(
+            "health_code IS NULL OR health_code IN ('green', 'yellow', 'red')", name="health_code"
+        ),
+        CheckConstraint(
+            "temperature_c IS NULL OR temperature_c BETWEEN 30.0 AND 45.0", name="plausible"
+        ),
+        CheckConstraint(
+            "resident_id IS NOT NULL OR person_name IS NOT NULL OR id_number IS NOT NULL"
+            " OR plate IS NOT NULL",
+            name="who",
+        ),
+        Index("ix_passage_checkpoint_id", "checkpoint_id", "passed_at"),
+        Index("ix_passage_home_microgrid_code", "home_microgrid_code"),
+        Index("ix_passage_passed_at", "passed_at"),
+    )
