@@ -1,7 +1,161 @@
-"""(being built)"""
+"""Choropleth layers as GeoJSON FeatureCollections with their legend."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import dataclasses
+import math
+from typing import Annotated, Any
+
+import orjson
+import shapely
+from fastapi import APIRouter, Query
+
+from api.deps import AsOfDep, CrsDep, SessionDep
+from api.responses import GeoJSONResponse
+from db.layers import LAYERS, AreaFigure, LayerResult, compute_layer, require_layer
+from geo.classify import METHODS, Classified, Legend, LegendClass, classify, parse_breaks
+from geo.crs import Crs
+from geo.geojson import geometry_to_geojson
 
 router = APIRouter(prefix="/api", tags=["layers"])
+
+
+@router.get("/layers", summary="The layers, with what each counts")
+def layer_list() -> dict[str, Any]:
+    return {
+        "layers": [
+            {
+                "id": spec.id, "title": spec.title, "description": spec.description,
+                "numerator": spec.numerator, "denominator": spec.denominator,
+                "value": spec.value, "unit": spec.unit, "needs_round": spec.needs_round,
+                "default_classify": spec.default_classify,
+                "default_breaks": list(spec.default_breaks),
+            }
+            for spec in LAYERS.values()
+        ]
+    }  # fmt: skip
+
+
+@router.get(
+    "/layers/{layer}", response_class=GeoJSONResponse,
+    summary="A choropleth layer: one feature per area at a level, with value, class, colour and legend",
+)  # fmt: skip
+def layer(
+    layer: str,
+    session: SessionDep,
+    as_of: AsOfDep,
+    crs: CrsDep,
+    level: Annotated[
+        str | None, Query(description="township … microgrid; default: the level below `within`")
+    ] = None,
+    within: Annotated[str | None, Query(description="Only areas under this area code")] = None,
+    round_id: Annotated[
+        int | None,
+        Query(alias="round", description="Screening round id; default: the one in progress"),
+    ] = None,
+    classify_method: Annotated[
+        str | None, Query(alias="classify", description=f"One of {', '.join(METHODS)}")
+    ] = None,
+    k: Annotated[int, Query(description="Number of classes (2–9)")] = 5,
+    breaks: Annotated[
+        str | None, Query(description="Thresholds for classify=fixed, e.g. 60,80,95")
+    ] = None,
+) -> GeoJSONResponse:
+    spec = require_layer(layer)
+    method = classify_method or spec.default_classify
+    thresholds = parse_breaks(breaks) if breaks else None
+    if method == "fixed" and thresholds is None:
+        thresholds = spec.default_breaks or None
+    result = compute_layer(
+        session, layer=layer, as_of=as_of, level=level, within=within, round_id=round_id
+    )
+    classified = classify(
+        [f.value for f in result.figures], method=method, k=k, breaks=thresholds,
+        palette=spec.palette, unit=spec.unit,
+    )  # fmt: skip
+    return GeoJSONResponse(layer_collection(result, classified=classified, crs=crs))
+
+
+def layer_collection(result: LayerResult, *, classified: Classified, crs: Crs) -> dict[str, Any]:
+    """The FeatureCollection: one feature per area, then the legend, round and totals."""
+    features = [
+        _feature(figure, class_index=index, colour=colour, crs=crs)
+        for figure, index, colour in zip(
+            result.figures, classified.classes, classified.colours, strict=True
+        )
+    ]
+    numerator = sum(f.numerator for f in result.figures)
+    denominator = sum(f.denominator for f in result.figures)
+    round_ref = result.round
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "layer": {"id": result.spec.id, "title": result.spec.title, "unit": result.spec.unit},
+        "level": result.level,
+        "within": result.within,
+        "as_of": result.as_of.isoformat(),
+        "round": None if round_ref is None else {
+            "id": round_ref.id, "name": round_ref.name, "area_code": round_ref.area_code,
+            "start_date": round_ref.start_date.isoformat(), "end_date": round_ref.end_date.isoformat(),
+        },
+        "membership": result.membership,
+        "legend": legend_json(classified.legend),
+        "totals": {
+            "households": sum(f.households for f in result.figures),
+            "residents": sum(f.residents for f in result.figures),
+            "numerator": numerator,
+            "denominator": denominator,
+            "value": _total_value(result, numerator=numerator, denominator=denominator),
+        },
+        "unlocated_households": result.unlocated_households,
+        "numberReturned": len(features),
+    }  # fmt: skip
+
+
+def legend_json(legend: Legend) -> dict[str, Any]:
+    return {
+        "method": legend.method,
+        "closed": legend.closed,
+        "breaks": list(legend.breaks),
+        "unit": legend.unit,
+        "classes": [_class_json(c) for c in legend.classes],
+        "no_data": _class_json(legend.no_data),
+        "notes": list(legend.notes),
+    }
+
+
+def _class_json(legend_class: LegendClass) -> dict[str, Any]:
+    out = dataclasses.asdict(legend_class)
+    for bound in ("lower", "upper"):
+        if math.isnan(out[bound]):
+            out[bound] = None
+    return out
+
+
+def _feature(
+    figure: AreaFigure, *, class_index: int | None, colour: str, crs: Crs
+) -> dict[str, Any]:
+    if crs.is_wgs84:
+        # Serialised by PostGIS already (6 decimals): passed through as it is.
+        geometry: Any = orjson.Fragment(figure.geometry_geojson)
+    else:
+        shape = shapely.from_geojson(figure.geometry_geojson)
+        geometry = geometry_to_geojson(shape, crs=crs)
+    return {
+        "type": "Feature",
+        "id": figure.code,
+        "geometry": geometry,
+        "properties": {
+            "code": figure.code, "name": figure.name, "level": figure.level,
+            "parent": figure.parent_code, "value": figure.value,
+            "numerator": figure.numerator, "denominator": figure.denominator,
+            "households": figure.households, "residents": figure.residents,
+            "class": class_index, "colour": colour,
+        },
+    }  # fmt: skip
+
+
+def _total_value(result: LayerResult, *, numerator: int, denominator: int) -> float | None:
+    if result.spec.value == "rate":
+        return round(100.0 * numerator / denominator, 2) if denominator else None
+    return float(numerator)
