@@ -17,13 +17,21 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from db.areas import IN_FORCE, SUBTREE_CODES, BBox, require_area
+from db.layers import (
+    HOUSEHOLD_LAYER_STATUSES,
+    boundaries_changed_since,
+    default_round,
+    get_round,
+    households_with_status_sql,
+)
 from db.models import RESIDENT_CATEGORIES
 from geo.errors import InvalidInput, NotFound
 from geo.registry import mask_id_number, mask_phone
 
 HouseholdStatus = Literal["located", "unlocated", "review"]
 QuarantineState = Literal["active", "released", "none"]
-HOUSEHOLD_STATUSES: tuple[str, ...] = ("located", "unlocated", "review")
+# Geocoding states, then the states behind a layer's number (db.layers).
+HOUSEHOLD_STATUSES: tuple[str, ...] = ("located", "unlocated", "review", *HOUSEHOLD_LAYER_STATUSES)
 QUARANTINE_STATES: tuple[str, ...] = ("active", "released", "none")
 
 
@@ -168,12 +176,38 @@ def _household_scope(*, status: str | None) -> str:
 
 
 def list_households(
-    session: Session, *, as_of: dt.date, within: str, status: str | None, page: Page
+    session: Session,
+    *,
+    as_of: dt.date,
+    within: str,
+    status: str | None,
+    page: Page,
+    round_id: int | None = None,
 ) -> tuple[list[HouseholdRecord], int]:
-    """The households behind an area's figures, ordered by id."""
+    """The households behind an area's figures, ordered by id.
+
+    For a layer's statuses (complete, incomplete, unvisited in the round —
+    ``round_id`` or the default one —, quarantine_overdue on ``as_of``) they
+    are exactly the households the layer counts for ``within`` on that date.
+    """
     require_area(session, code=within, as_of=as_of)
-    where = _household_scope(status=status)
-    params = {"within": within, "as_of": as_of, "limit": page.limit, "offset": page.offset}
+    params: dict[str, object] = {
+        "within": within, "as_of": as_of, "limit": page.limit, "offset": page.offset,
+    }  # fmt: skip
+    if status in HOUSEHOLD_LAYER_STATUSES:
+        round_ref = (
+            get_round(session, round_id=round_id)
+            if round_id is not None
+            else default_round(session, within=within, as_of=as_of)
+        )
+        params |= {
+            "round_id": round_ref.id if round_ref else -1,
+            "round_area": round_ref.area_code if round_ref else "",
+        }
+        recomputed = boundaries_changed_since(session, as_of=as_of)
+        where = f"h.id IN ({households_with_status_sql(status=status, recomputed=recomputed)})"
+    else:
+        where = _household_scope(status=status)
     matched = int(
         session.execute(
             text(f"SELECT count(*) FROM household h WHERE {where}"), params

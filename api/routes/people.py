@@ -97,11 +97,18 @@ def buildings(
 )  # fmt: skip
 def area_households(
     code: str, request: Request, session: SessionDep, settings: ApiSettingsDep, as_of: AsOfDep, crs: CrsDep,
-    status: Annotated[str | None, Query(description="located, unlocated or review")] = None,
+    status: Annotated[str | None, Query(
+        description="located, unlocated, review; or a layer's: complete, incomplete, unvisited"
+        " (in the round), quarantine_overdue (on as_of)")] = None,
+    round_id: Annotated[int | None, Query(
+        alias="round", description="Screening round for complete/incomplete/unvisited;"
+        " default: the one in progress")] = None,
     limit: Limit = None, offset: Offset = 0,
 ) -> GeoJSONResponse:  # fmt: skip
     page = _page(settings, limit=limit, offset=offset)
-    records, matched = list_households(session, as_of=as_of, within=code, status=status, page=page)
+    records, matched = list_households(
+        session, as_of=as_of, within=code, status=status, page=page, round_id=round_id
+    )
     body = {
         "type": "FeatureCollection",
         "features": [household_feature(r, crs=crs) for r in records],
