@@ -87,6 +87,11 @@ class Area(Base):
     geom_4326: Mapped[Any] = mapped_column(
         "geom", Geometry("MULTIPOLYGON", srid=4326, spatial_index=False)
     )
+    # Web Mercator copy for tiles, kept by the database (migration 0004).
+    geom_3857: Mapped[Any] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=3857, spatial_index=False),
+        Computed("ST_Transform(geom, 3857)", persisted=True),
+    )
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
@@ -543,4 +548,32 @@ class Passage(Base):
         Index("ix_passage_checkpoint_id", "checkpoint_id", "passed_at"),
         Index("ix_passage_home_microgrid_code", "home_microgrid_code"),
         Index("ix_passage_passed_at", "passed_at"),
+    )
+
+
+# -- serving layers (migration 0004) ---------------------------------------------------
+class DataEpoch(Base):
+    """A counter per table that layers read, bumped by a statement trigger on
+    every write: layer caches and tile ETags are keyed by these."""
+
+    __tablename__ = "data_epoch"
+    table_name: Mapped[str] = mapped_column(Text, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class LayerCache(Base):
+    """Computed figures of one layer request (unlogged: rebuilt on demand)."""
+
+    __tablename__ = "layer_cache"
+    cache_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float | None] = mapped_column(Float)
+    numerator: Mapped[int] = mapped_column(BigInteger)
+    denominator: Mapped[int] = mapped_column(BigInteger)
+    class_index: Mapped[int | None] = mapped_column("class", Integer)
+    colour: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
     )

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
 import shapely
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.orm import Session
 
 from api.deps import AsOfDep, CrsDep, SessionDep
 from api.responses import GeoJSONResponse
-from db.layers import LAYERS, AreaFigure, LayerResult, compute_layer, require_layer
+from db.layers import (
+    LAYERS,
+    AreaFigure,
+    LayerResult,
+    LayerSpec,
+    compute_layer,
+    require_layer,
+)
 from geo.classify import METHODS, Classified, Legend, LegendClass, classify, parse_breaks
 from geo.crs import Crs
 from geo.geojson import geometry_to_geojson
@@ -36,43 +45,70 @@ def layer_list() -> dict[str, Any]:
     }  # fmt: skip
 
 
+@dataclass
+class LayerQuery:
+    """The query parameters that name a layer's figures (shared by the GeoJSON
+    layer, its tiles and its hexagons)."""
+
+    as_of: AsOfDep
+    level: Annotated[
+        str | None, Query(description="township … microgrid; default: the level below `within`")
+    ] = None
+    within: Annotated[str | None, Query(description="Only areas under this area code")] = None
+    round_id: Annotated[
+        int | None,
+        Query(alias="round", description="Screening round id; default: the one in progress"),
+    ] = None
+    classify_method: Annotated[
+        str | None, Query(alias="classify", description=f"One of {', '.join(METHODS)}")
+    ] = None
+    k: Annotated[int, Query(description="Number of classes (2–9)")] = 5
+    breaks: Annotated[
+        str | None, Query(description="Thresholds for classify=fixed, e.g. 60,80,95")
+    ] = None
+
+    def classification(self, spec: LayerSpec) -> tuple[str, tuple[float, ...] | None]:
+        """The method and thresholds asked for, or the layer's defaults."""
+        method = self.classify_method or spec.default_classify
+        thresholds = parse_breaks(self.breaks) if self.breaks else None
+        if method == "fixed" and thresholds is None:
+            thresholds = spec.default_breaks or None
+        return method, thresholds
+
+    def canonical(self, *, layer: str, level: str) -> dict[str, object]:
+        """What makes two requests' figures equal (for cache keys)."""
+        method, thresholds = self.classification(require_layer(layer))
+        return {"layer": layer, "level": level, "within": self.within, "as_of": self.as_of,
+                "round": self.round_id, "classify": method, "k": self.k,
+                "breaks": thresholds}  # fmt: skip
+
+
+LayerQueryDep = Annotated[LayerQuery, Depends()]
+
+
+def classified_layer(
+    session: Session, *, layer: str, query: LayerQuery, level: str | None = None
+) -> tuple[LayerResult, Classified]:
+    """The layer's figures and their classes, colours and legend."""
+    spec = require_layer(layer)
+    method, thresholds = query.classification(spec)
+    result = compute_layer(
+        session, layer=layer, as_of=query.as_of, level=level or query.level,
+        within=query.within, round_id=query.round_id,
+    )  # fmt: skip
+    classified = classify(
+        [f.value for f in result.figures], method=method, k=query.k, breaks=thresholds,
+        palette=spec.palette, unit=spec.unit,
+    )  # fmt: skip
+    return result, classified
+
+
 @router.get(
     "/layers/{layer}", response_class=GeoJSONResponse,
     summary="A choropleth layer: one feature per area at a level, with value, class, colour and legend",
 )  # fmt: skip
-def layer(
-    layer: str,
-    session: SessionDep,
-    as_of: AsOfDep,
-    crs: CrsDep,
-    level: Annotated[
-        str | None, Query(description="township … microgrid; default: the level below `within`")
-    ] = None,
-    within: Annotated[str | None, Query(description="Only areas under this area code")] = None,
-    round_id: Annotated[
-        int | None,
-        Query(alias="round", description="Screening round id; default: the one in progress"),
-    ] = None,
-    classify_method: Annotated[
-        str | None, Query(alias="classify", description=f"One of {', '.join(METHODS)}")
-    ] = None,
-    k: Annotated[int, Query(description="Number of classes (2–9)")] = 5,
-    breaks: Annotated[
-        str | None, Query(description="Thresholds for classify=fixed, e.g. 60,80,95")
-    ] = None,
-) -> GeoJSONResponse:
-    spec = require_layer(layer)
-    method = classify_method or spec.default_classify
-    thresholds = parse_breaks(breaks) if breaks else None
-    if method == "fixed" and thresholds is None:
-        thresholds = spec.default_breaks or None
-    result = compute_layer(
-        session, layer=layer, as_of=as_of, level=level, within=within, round_id=round_id
-    )
-    classified = classify(
-        [f.value for f in result.figures], method=method, k=k, breaks=thresholds,
-        palette=spec.palette, unit=spec.unit,
-    )  # fmt: skip
+def layer(layer: str, session: SessionDep, query: LayerQueryDep, crs: CrsDep) -> GeoJSONResponse:
+    result, classified = classified_layer(session, layer=layer, query=query)
     return GeoJSONResponse(layer_collection(result, classified=classified, crs=crs))
 
 
