@@ -1,0 +1,698 @@
+"""Screening rounds and door visits, with idempotent submission.
+
+A **round** screens every household under one area (its ``area_code``) from
+``start_date`` to ``end_date`` inclusive. Households count for a round by
+their micro-grid (``household.microgrid_code``) lying in the round's area
+subtree, walked down the hierarchy — never by code prefixes.
+
+A **visit** is one grid worker at one household's door. Its date is the
+China Standard Time (UTC+8, no daylight saving since 1991) date of
+``visited_at``; a timestamp sent without an offset is read as China Standard
+Time. ``distance_m`` is metres on the spheroid from the household's point to
+where the phone was (``ST_Distance`` on ``geography``); a visit more than
+:data:`FAR_VISIT_M` away is refused unless it carries a ``far_reason``.
+
+Submissions may carry an idempotency key (phones queue visits offline and
+resend them): under one key, the same body always gets the same answer and is
+stored once, even when copies arrive at the same moment — requests with the
+same key are serialised by a transaction-level advisory lock taken before the
+key is looked up. Only stored visits are remembered under a key; a refused
+body stores nothing, so it can be corrected and sent again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from db.areas import IN_FORCE, SUBTREE_CODES
+from db.models import VISIT_RESULTS
+from db.people import Page
+from geo.crs import WGS84, lonlat_to_wgs84, parse_crs
+from geo.errors import InvalidInput, LimitExceeded, NotFound, WanggeError
+
+# China Standard Time: the date of a visit is its date on the wall clocks of the workers.
+CHINA_TZ = dt.timezone(dt.timedelta(hours=8), name="CST")
+FAR_VISIT_M = 100.0  # a visit further than this from its household needs a far_reason
+MAX_FUTURE = dt.timedelta(minutes=5)  # phone clocks drift; beyond this a time is wrong
+MAX_KEY_CHARS = 200  # idempotency_record.key is varchar(200)
+MAX_BATCH_ITEMS = 1_000
+IDEMPOTENCY_SCOPE = "visit"
+STORED_STATUS = 201  # the answer remembered under a key is always a stored visit
+
+_MAX_BIGINT = 2**63 - 1
+_MAX_PERSONS_SEEN = 10_000
+_TEXT_CAPS = {"note": 2_000, "worker": 200, "far_reason": 1_000}
+_VISIT_MEMBERS = (
+    "household_id", "round_id", "result", "persons_seen", "note", "worker",
+    "visited_at", "location", "far_reason", "crs", "idempotency_key",
+)  # fmt: skip
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+HouseholdRoundStatus = Literal["complete", "incomplete", "unvisited"]
+
+
+# -- rounds ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RoundRecord:
+    """A screening round: every household under ``area_code``, dates inclusive."""
+
+    id: int
+    county_code: str
+    area_code: str
+    name: str
+    start_date: dt.date
+    end_date: dt.date
+
+
+@dataclass(frozen=True)
+class RoundFigures:
+    """Households of a round's area (by micro-grid, hierarchy as of ``as_of``):
+    ``households == complete + incomplete + unvisited``."""
+
+    as_of: dt.date
+    households: int
+    complete: int  # at least one complete visit in the round
+    incomplete: int  # visited in the round, no complete visit
+    unvisited: int
+    visits: int  # visits of those households in the round
+
+
+_ROUND_COLUMNS = "r.id, r.county_code, r.area_code, r.name, r.start_date, r.end_date"
+
+
+def _round(row: Any) -> RoundRecord:
+    return RoundRecord(
+        id=int(row[0]), county_code=row[1], area_code=row[2], name=row[3],
+        start_date=row[4], end_date=row[5],
+    )  # fmt: skip
+
+
+def create_round(
+    session: Session, *, area_code: str, name: str, start_date: dt.date, end_date: dt.date
+) -> RoundRecord:
+    """Store a round over ``area_code``. The area must be in force on
+    ``start_date`` and lie in a county (its ``county_code`` becomes the round's);
+    ``end_date >= start_date``. Refusals are ``InvalidInput`` with the reason."""
+    if end_date < start_date:
+        raise InvalidInput(
+            f"end_date {end_date.isoformat()} is before start_date {start_date.isoformat()}"
+        )
+    clean_name = name.strip()
+    if not clean_name:
+        raise InvalidInput("name is blank: give the round a name")
+    if len(clean_name) > 200:
+        raise InvalidInput(f"name has {len(clean_name)} characters; at most 200")
+    area = session.execute(
+        text(f"SELECT a.level, a.county_code FROM area a WHERE a.code = :code AND {IN_FORCE}"),
+        {"code": area_code, "as_of": start_date},
+    ).first()
+    if area is None:
+        raise InvalidInput(f"no area with code {area_code!r} on {start_date.isoformat()}")
+    county = area[1] or (area_code if area[0] == "county" else None)
+    if county is None:
+        raise InvalidInput(
+            f"area {area_code!r} ({area[0]}) lies in no county: a round covers a county or an area in one"
+        )
+    row = session.execute(
+        text(
+            "INSERT INTO screening_round AS r (county_code, area_code, name, start_date, end_date)"
+            f" VALUES (:county, :area, :name, :start, :end) RETURNING {_ROUND_COLUMNS}"
+        ),
+        {"county": county, "area": area_code, "name": clean_name, "start": start_date,
+         "end": end_date},
+    ).one()  # fmt: skip
+    return _round(row)
+
+
+def get_round(session: Session, *, round_id: int) -> RoundRecord:
+    """The round with this id; ``NotFound`` if none."""
+    row = _find_round(session, round_id=round_id)
+    if row is None:
+        raise NotFound(f"no screening round with id {round_id}")
+    return row
+
+
+def _find_round(session: Session, *, round_id: int) -> RoundRecord | None:
+    if not 0 < round_id <= _MAX_BIGINT:
+        return None
+    row = session.execute(
+        text(f"SELECT {_ROUND_COLUMNS} FROM screening_round r WHERE r.id = :id"), {"id": round_id}
+    ).first()
+    return None if row is None else _round(row)
+
+
+# Codes of :code and every area above it, as of :as_of (UNION: a bad cycle cannot loop).
+_ANCESTOR_CODES = f"""
+WITH RECURSIVE up(code, parent_code) AS (
+    SELECT a.code, a.parent_code FROM area a WHERE a.code = :code AND {IN_FORCE}
+  UNION
+    SELECT a.code, a.parent_code FROM area a JOIN up u ON a.code = u.parent_code WHERE {IN_FORCE}
+) SELECT code FROM up
+"""
+
+
+def list_rounds(
+    session: Session,
+    *,
+    within: str | None,
+    active_on: dt.date | None,
+    as_of: dt.date,
+    page: Page,
+) -> tuple[list[RoundRecord], int]:
+    """A page of rounds (newest start first, then highest id) and the number matched.
+
+    ``within`` keeps rounds whose area is that area, an ancestor or a
+    descendant of it, in the hierarchy in force on ``active_on`` (when given)
+    else ``as_of``; ``NotFound`` if ``within`` is not in force then.
+    ``active_on`` keeps rounds whose dates cover that day.
+    """
+    clauses = ["TRUE"]
+    params: dict[str, Any] = {"limit": page.limit, "offset": page.offset}
+    if within is not None:
+        day = active_on or as_of
+        found = session.execute(
+            text(f"SELECT 1 FROM area a WHERE a.code = :code AND {IN_FORCE}"),
+            {"code": within, "as_of": day},
+        ).first()
+        if found is None:
+            raise NotFound(f"no area with code {within!r} on {day.isoformat()}")
+        related = session.execute(
+            text(f"{_ANCESTOR_CODES} UNION SELECT code FROM ({SUBTREE_CODES}) AS d"),
+            {"code": within, "within": within, "as_of": day},
+        )
+        clauses.append("r.area_code = ANY(:related)")
+        params["related"] = sorted(str(c) for (c,) in related)
+    if active_on is not None:
+        clauses.append("r.start_date <= :active_on AND r.end_date >= :active_on")
+        params["active_on"] = active_on
+    where = " AND ".join(clauses)
+    matched = int(
+        session.execute(
+            text(f"SELECT count(*) FROM screening_round r WHERE {where}"), params
+        ).scalar_one()
+    )
+    rows = session.execute(
+        text(
+            f"SELECT {_ROUND_COLUMNS} FROM screening_round r WHERE {where}"
+            " ORDER BY r.start_date DESC, r.id DESC LIMIT :limit OFFSET :offset"
+        ),
+        params,
+    ).all()
+    return [_round(r) for r in rows], matched
+
+
+def round_figures(session: Session, *, round_id: int, as_of: dt.date) -> RoundFigures:
+    """Coverage of a round: its area's households (by micro-grid) split into
+    complete, incomplete and unvisited. The hierarchy is taken on ``as_of``
+    moved into the round's dates (or on ``start_date`` when the round's area is
+    not in force that day); ``NotFound`` if there is no such round."""
+    found = get_round(session, round_id=round_id)
+    day = min(max(as_of, found.start_date), found.end_date)
+    in_force = session.execute(
+        text(f"SELECT 1 FROM area a WHERE a.code = :within AND {IN_FORCE}"),
+        {"within": found.area_code, "as_of": day},
+    ).first()
+    if in_force is None:
+        day = found.start_date
+    row = session.execute(
+        text(
+            "WITH st AS ("
+            "  SELECT h.id, coalesce(bool_or(v.result = 'complete'), false) AS complete,"
+            "         count(v.id) AS visits"
+            "  FROM household h"
+            "  LEFT JOIN visit v ON v.household_id = h.id AND v.round_id = :round_id"
+            f" WHERE h.county_code = :county AND h.microgrid_code IN ({SUBTREE_CODES})"
+            "  GROUP BY h.id)"
+            " SELECT count(*), count(*) FILTER (WHERE complete),"
+            " count(*) FILTER (WHERE visits > 0 AND NOT complete),"
+            " count(*) FILTER (WHERE visits = 0), coalesce(sum(visits), 0) FROM st"
+        ),
+        {"round_id": round_id, "county": found.county_code, "within": found.area_code,
+         "as_of": day},
+    ).one()  # fmt: skip
+    return RoundFigures(
+        as_of=day, households=int(row[0]), complete=int(row[1]), incomplete=int(row[2]),
+        unvisited=int(row[3]), visits=int(row[4]),
+    )  # fmt: skip
+
+
+def household_round_status(
+    session: Session, *, round_id: int, household_ids: Sequence[int]
+) -> dict[int, str]:
+    """Each household asked for → ``'complete'`` (any complete visit in the
+    round), ``'incomplete'`` (visited in the round, none complete) or
+    ``'unvisited'``. Every id asked for is in the answer (unknown ids are
+    unvisited); ``NotFound`` if the round does not exist."""
+    get_round(session, round_id=round_id)
+    if not household_ids:
+        return {}
+    rows = session.execute(
+        text(
+            "SELECT h.id, CASE WHEN bool_or(v.result = 'complete') THEN 'complete'"
+            " WHEN count(v.id) > 0 THEN 'incomplete' ELSE 'unvisited' END"
+            " FROM unnest(CAST(:ids AS bigint[])) AS h(id)"
+            " LEFT JOIN visit v ON v.household_id = h.id AND v.round_id = :round_id"
+            " GROUP BY h.id"
+        ),
+        {"ids": [int(i) for i in household_ids], "round_id": round_id},
+    )
+    return {int(i): str(status) for i, status in rows}
+
+
+# -- visits: reading the body ------------------------------------------------------------------
+@dataclass(frozen=True)
+class VisitInput:
+    """A visit as sent, checked: coordinates converted to WGS84 degrees,
+    ``visited_at`` timezone-aware, ``far_reason`` stripped (None when blank)."""
+
+    household_id: int
+    round_id: int | None
+    result: str
+    persons_seen: int
+    note: str | None
+    worker: str | None
+    visited_at: dt.datetime
+    lon_4326: float
+    lat_4326: float
+    far_reason: str | None
+
+    @property
+    def visit_date(self) -> dt.date:
+        """The visit's date in China Standard Time."""
+        return self.visited_at.astimezone(CHINA_TZ).date()
+
+
+def parse_visit(payload: Any, *, now: dt.datetime) -> VisitInput:
+    """Check one visit object as JSON decoded it; ``InvalidInput`` names the
+    member and the rule broken. ``now`` (timezone-aware) is the default
+    ``visited_at`` and the reference for "not in the future"."""
+    if not isinstance(payload, Mapping):
+        raise InvalidInput(f"a visit is a JSON object, not {_json_type(payload)}")
+    unknown = sorted(str(k) for k in payload if k not in _VISIT_MEMBERS)
+    if unknown:
+        raise InvalidInput(
+            f"unknown member(s) {', '.join(unknown)}; a visit has {', '.join(_VISIT_MEMBERS)}"
+        )
+    result = payload.get("result")
+    if result not in VISIT_RESULTS:
+        raise InvalidInput(f"result {result!r} is not one of {', '.join(VISIT_RESULTS)}")
+    household_id = _id_member(payload, "household_id")
+    if household_id is None:
+        raise InvalidInput("household_id is required")
+    persons_seen = _int_member(payload, "persons_seen", default=0)
+    if not 0 <= persons_seen <= _MAX_PERSONS_SEEN:
+        raise InvalidInput(f"persons_seen {persons_seen} must be between 0 and {_MAX_PERSONS_SEEN}")
+    lon, lat = _location(payload.get("location"), crs_text=payload.get("crs", "wgs84"))
+    return VisitInput(
+        household_id=household_id, round_id=_id_member(payload, "round_id"), result=str(result),
+        persons_seen=persons_seen, note=_text_member(payload, "note"),
+        worker=_text_member(payload, "worker"),
+        visited_at=_visited_at(payload.get("visited_at"), now=now), lon_4326=lon, lat_4326=lat,
+        far_reason=(_text_member(payload, "far_reason") or "").strip() or None,
+    )  # fmt: skip
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number" if isinstance(value, int | float) else "that")
+
+
+def _int_member(payload: Mapping[str, Any], name: str, *, default: int) -> int:
+    value = payload.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{name} must be a whole number, not {_json_type(value)}")
+    return value
+
+
+def _id_member(payload: Mapping[str, Any], name: str) -> int | None:
+    if payload.get(name) is None:
+        return None
+    value = _int_member(payload, name, default=0)
+    if not 0 < value <= _MAX_BIGINT:
+        raise InvalidInput(f"{name} {value} is not a valid id (a positive whole number)")
+    return value
+
+
+def _text_member(payload: Mapping[str, Any], name: str) -> str | None:
+    value = payload.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be text, not {_json_type(value)}")
+    if len(value) > _TEXT_CAPS[name]:
+        raise InvalidInput(f"{name} has {len(value)} characters; at most {_TEXT_CAPS[name]}")
+    return value
+
+
+def _visited_at(value: Any, *, now: dt.datetime) -> dt.datetime:
+    if value is None:
+        return now
+    if not isinstance(value, str) or _DATE_ONLY.match(value.strip()):
+        raise InvalidInput(
+            f"visited_at {value!r} must be an ISO 8601 date and time, e.g. 2020-02-03T10:15:00+08:00"
+        )
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"visited_at {value!r} is not an ISO 8601 date and time, e.g. 2020-02-03T10:15:00+08:00"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=CHINA_TZ)
+    if parsed > now + MAX_FUTURE:
+        ahead_min = (parsed - now).total_seconds() / 60
+        raise InvalidInput(
+            f"visited_at {value!r} is {ahead_min:.0f} min in the future (at most"
+            f" {MAX_FUTURE.total_seconds() / 60:.0f} min is allowed for clock drift)"
+        )
+    return parsed
+
+
+def _location(value: Any, *, crs_text: Any) -> tuple[float, float]:
+    """WGS84 lon/lat of a GeoJSON Point given in ``crs_text`` (default wgs84)."""
+    if value is None:
+        raise InvalidInput("location is required: a GeoJSON Point of where the visit was made")
+    if not isinstance(value, Mapping) or value.get("type") != "Point":
+        raise InvalidInput(
+            'location must be a GeoJSON Point, {"type": "Point", "coordinates": [lon, lat]}'
+        )
+    coords = value.get("coordinates")
+    if (
+        not isinstance(coords, list)
+        or len(coords) not in (2, 3)
+        or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords)
+        or not all(math.isfinite(c) for c in coords)
+    ):
+        raise InvalidInput(
+            f"location coordinates {coords!r} must be [lon, lat] (or [lon, lat, alt]) as finite numbers"
+        )
+    crs = parse_crs(crs_text) if crs_text is not None else WGS84
+    lon_in, lat_in = float(coords[0]), float(coords[1])
+    if crs.kind != "epsg" and not (-180 <= lon_in <= 180 and -90 <= lat_in <= 90):
+        raise InvalidInput(
+            f"location [{lon_in}, {lat_in}] is out of range: longitude in [-180, 180],"
+            " latitude in [-90, 90] (GeoJSON order is lon, lat)"
+        )
+    lons, lats = lonlat_to_wgs84([lon_in], [lat_in], crs=crs)
+    lon, lat = float(lons[0]), float(lats[0])
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise InvalidInput(f"location [{lon_in}, {lat_in}] in {crs.label} is not a place on Earth")
+    return lon, lat
+
+
+# -- visits: storing ------------------------------------------------------------------------
+_VISIT_RETURNING = (
+    "v.id, v.household_id, v.round_id, v.result, v.persons_seen, v.note, v.worker,"
+    " v.visited_at, ST_X(v.geom), ST_Y(v.geom), v.distance_m, v.far_reason"
+)
+
+
+def _visit_json(row: Any) -> dict[str, Any]:
+    """A stored visit as the API answers it (JSON-ready: it is also what an
+    idempotency record keeps). Location GeoJSON, lon/lat to 6 decimals."""
+    location = None
+    if row[8] is not None:
+        location = {"type": "Point", "coordinates": [round(row[8], 6), round(row[9], 6)]}
+    return {
+        "id": int(row[0]), "household_id": int(row[1]), "round_id": int(row[2]),
+        "result": row[3], "persons_seen": int(row[4]), "note": row[5], "worker": row[6],
+        "visited_at": row[7].astimezone(CHINA_TZ).isoformat(), "location": location,
+        "distance_m": None if row[10] is None else round(float(row[10]), 2),
+        "far_reason": row[11],
+    }  # fmt: skip
+
+
+def record_visit(session: Session, *, visit: VisitInput) -> dict[str, Any]:
+    """Store one checked visit and return it as :func:`_visit_json` shapes it.
+
+    The round is ``visit.round_id`` or else the household's active round on the
+    visit's date (see :func:`active_round`). Refused with ``InvalidInput``: an
+    unknown household or round, a household outside the round's area (its
+    micro-grid not under the round's area on the visit date), a visit date
+    outside the round's dates, or a visit further than :data:`FAR_VISIT_M`
+    from the household without a ``far_reason`` (the message names the metres).
+    """
+    household = session.execute(
+        text(
+            "SELECT h.county_code, h.microgrid_code, CASE WHEN h.geom IS NULL THEN NULL ELSE"
+            " ST_Distance(h.geom::geography,"
+            " ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography) END"
+            " FROM household h WHERE h.id = :id"
+        ),
+        {"id": visit.household_id, "lon": visit.lon_4326, "lat": visit.lat_4326},
+    ).first()
+    if household is None:
+        raise InvalidInput(f"household_id {visit.household_id}: no such household")
+    county, microgrid, distance_m = household[0], household[1], household[2]
+    round_id = _round_for(session, visit=visit, county=county, microgrid=microgrid)
+    if distance_m is not None and distance_m > FAR_VISIT_M and visit.far_reason is None:
+        raise InvalidInput(
+            f"the visit was recorded {distance_m:.1f} m from household {visit.household_id},"
+            f" more than {FAR_VISIT_M:.0f} m: give a far_reason to keep it",
+            extra={"distance_m": round(float(distance_m), 2)},
+        )
+    row = session.execute(
+        text(
+            "INSERT INTO visit AS v (county_code, round_id, household_id, result, persons_seen,"
+            " note, worker, visited_at, geom, distance_m, far_reason) VALUES (:county, :round_id,"
+            " :household_id, :result, :persons_seen, :note, :worker, :visited_at,"
+            " ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :distance_m, :far_reason)"
+            f" RETURNING {_VISIT_RETURNING}"
+        ),
+        {"county": county, "round_id": round_id, "household_id": visit.household_id,
+         "result": visit.result, "persons_seen": visit.persons_seen, "note": visit.note,
+         "worker": visit.worker, "visited_at": visit.visited_at, "lon": visit.lon_4326,
+         "lat": visit.lat_4326, "distance_m": distance_m, "far_reason": visit.far_reason},
+    ).one()  # fmt: skip
+    return _visit_json(row)
+
+
+def _ancestors(session: Session, *, microgrid: str | None, day: dt.date) -> list[str]:
+    if microgrid is None:
+        return []
+    rows = session.execute(text(_ANCESTOR_CODES), {"code": microgrid, "as_of": day})
+    return [str(code) for (code,) in rows]
+
+
+def active_round(
+    session: Session, *, county_code: str, microgrid_code: str | None, day: dt.date
+) -> int | None:
+    """The id of the round a household (by its micro-grid) is screened in on
+    ``day``: one whose area contains the micro-grid (hierarchy of ``day``) and
+    whose dates cover ``day``; of several, the latest ``start_date``, then the
+    highest id. None when there is none."""
+    codes = _ancestors(session, microgrid=microgrid_code, day=day)
+    if not codes:
+        return None
+    found = session.execute(
+        text(
+            "SELECT r.id FROM screening_round r WHERE r.county_code = :county"
+            " AND r.area_code = ANY(:codes) AND r.start_date <= :day AND r.end_date >= :day"
+            " ORDER BY r.start_date DESC, r.id DESC LIMIT 1"
+        ),
+        {"county": county_code, "codes": codes, "day": day},
+    ).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def _round_for(session: Session, *, visit: VisitInput, county: str, microgrid: str | None) -> int:
+    day = visit.visit_date
+    if visit.round_id is None:
+        found = active_round(session, county_code=county, microgrid_code=microgrid, day=day)
+        if found is None:
+            where = f"micro-grid {microgrid}" if microgrid else "no micro-grid (not located)"
+            raise InvalidInput(
+                f"household {visit.household_id} ({where}) has no active screening round on"
+                f" {day.isoformat()}: give round_id, or create a round covering its area and date"
+            )
+        return found
+    chosen = _find_round(session, round_id=visit.round_id)
+    if chosen is None:
+        raise InvalidInput(f"round_id {visit.round_id}: no such screening round")
+    if not chosen.start_date <= day <= chosen.end_date:
+        raise InvalidInput(
+            f"the visit's date {day.isoformat()} (China Standard Time) is outside round"
+            f" {chosen.id} ({chosen.start_date.isoformat()} to {chosen.end_date.isoformat()})"
+        )
+    if chosen.area_code not in _ancestors(session, microgrid=microgrid, day=day):
+        where = f"micro-grid {microgrid}" if microgrid else "no micro-grid (not located)"
+        raise InvalidInput(
+            f"household {visit.household_id} ({where}) is not in round {chosen.id}'s area"
+            f" {chosen.area_code} on {day.isoformat()}"
+        )
+    return chosen.id
+
+
+# -- idempotent submission ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Submission:
+    """The answer to one visit submitted: the stored visit (JSON-ready), its
+    status code, and whether it was replayed from an idempotency record."""
+
+    visit: dict[str, Any]
+    status_code: int
+    replayed: bool
+
+
+def check_idempotency_key(key: Any) -> str:
+    """The key as given if it is 1–200 characters of text; ``InvalidInput`` otherwise."""
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidInput(f"idempotency key {key!r} must be non-blank text")
+    if len(key) > MAX_KEY_CHARS:
+        raise InvalidInput(f"idempotency key has {len(key)} characters; at most {MAX_KEY_CHARS}")
+    return key
+
+
+def request_sha256(payload: Any) -> str:
+    """SHA-256 (hex) of the canonical JSON of a visit body: keys sorted, no
+    spaces, UTF-8, without its ``idempotency_key`` member — so the same visit
+    sent alone (key in the header) or in a batch (key in the item) matches."""
+    body = payload
+    if isinstance(payload, Mapping):
+        body = {k: v for k, v in payload.items() if k != "idempotency_key"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _lock_key(session: Session, *, key: str) -> None:
+    """Serialise, until this transaction ends, every submission under ``key``."""
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:scope || ':' || :key, 0))"),
+        {"scope": IDEMPOTENCY_SCOPE, "key": key},
+    )
+
+
+def _submit_one(session: Session, *, payload: Any, key: str | None, now: dt.datetime) -> Submission:
+    """Store (or replay) one visit; the caller holds the lock on ``key``."""
+    if key is None:
+        return Submission(
+            visit=record_visit(session, visit=parse_visit(payload, now=now)),
+            status_code=STORED_STATUS,
+            replayed=False,
+        )
+    digest = request_sha256(payload)
+    stored = session.execute(
+        text(
+            "SELECT request_sha256, status_code, response FROM idempotency_record"
+            " WHERE scope = :scope AND key = :key"
+        ),
+        {"scope": IDEMPOTENCY_SCOPE, "key": key},
+    ).first()
+    if stored is not None:
+        if stored[0] != digest:
+            raise InvalidInput(
+                f"idempotency key {key!r} was already used with a different body;"
+                " send a new key for a new visit"
+            )
+        return Submission(visit=dict(stored[2]), status_code=int(stored[1]), replayed=True)
+    visit = record_visit(session, visit=parse_visit(payload, now=now))
+    session.execute(
+        text(
+            "INSERT INTO idempotency_record (scope, key, request_sha256, status_code, response)"
+            " VALUES (:scope, :key, :digest, :status, CAST(:response AS jsonb))"
+        ),
+        {"scope": IDEMPOTENCY_SCOPE, "key": key, "digest": digest, "status": STORED_STATUS,
+         "response": json.dumps(visit, ensure_ascii=False)},
+    )  # fmt: skip
+    return Submission(visit=visit, status_code=STORED_STATUS, replayed=False)
+
+
+def _payload_key(payload: Any, *, header_key: str | None) -> str | None:
+    body_key = payload.get("idempotency_key") if isinstance(payload, Mapping) else None
+    if header_key is not None and body_key is not None and body_key != header_key:
+        raise InvalidInput(
+            f"the Idempotency-Key header {header_key!r} and the body's idempotency_key"
+            f" {body_key!r} differ; give one key"
+        )
+    key = header_key if header_key is not None else body_key
+    return None if key is None else check_idempotency_key(key)
+
+
+def submit_visit(
+    session: Session, *, payload: Any, idempotency_key: str | None, now: dt.datetime
+) -> Submission:
+    """Store one visit (see :func:`record_visit`), idempotently when a key is
+    given (``idempotency_key``, or the body's ``idempotency_key`` member): the
+    same key and body answer what was stored the first time, stored once; the
+    same key with another body is ``InvalidInput``."""
+    key = _payload_key(payload, header_key=idempotency_key)
+    if key is not None:
+        _lock_key(session, key=key)
+    return _submit_one(session, payload=payload, key=key, now=now)
+
+
+def submit_visit_batch(
+    session: Session, *, payloads: Sequence[Any], now: dt.datetime
+) -> list[Submission | WanggeError]:
+    """Store each visit of a batch on its own: one answer per item, in order —
+    its :class:`Submission`, or the error that refused it (nothing of a refused
+    item is stored; every other item is). Items carry their own
+    ``idempotency_key``; the locks of all keys are taken first, in sorted
+    order, so two batches never wait on each other in a cycle.
+    ``LimitExceeded`` beyond :data:`MAX_BATCH_ITEMS` items."""
+    if len(payloads) > MAX_BATCH_ITEMS:
+        raise LimitExceeded(
+            f"a batch has {len(payloads)} visits; send at most {MAX_BATCH_ITEMS} at a time"
+        )
+    keys: list[str | WanggeError | None] = []
+    for payload in payloads:
+        try:
+            keys.append(_payload_key(payload, header_key=None))
+        except WanggeError as error:
+            keys.append(error)
+    for key in sorted({k for k in keys if isinstance(k, str)}):
+        _lock_key(session, key=key)
+    answers: list[Submission | WanggeError] = []
+    for payload, item_key in zip(payloads, keys, strict=True):
+        if isinstance(item_key, WanggeError):
+            answers.append(item_key)
+            continue
+        savepoint = session.begin_nested()
+        try:
+            answers.append(_submit_one(session, payload=payload, key=item_key, now=now))
+        except WanggeError as error:
+            savepoint.rollback()
+            answers.append(error)
+        else:
+            savepoint.commit()
+    return answers
+
+
+def list_visits(
+    session: Session, *, household_id: int | None, round_id: int | None, page: Page
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of stored visits (by ``visited_at`` then id), filtered by
+    household and/or round, and the number matched."""
+    clauses, params = ["TRUE"], {"limit": page.limit, "offset": page.offset}
+    for column, value in (("household_id", household_id), ("round_id", round_id)):
+        if value is not None:
+            if not 0 < value <= _MAX_BIGINT:
+                raise InvalidInput(f"{column} {value} is not a valid id (a positive whole number)")
+            clauses.append(f"v.{column} = :{column}")
+            params[column] = value
+    where = " AND ".join(clauses)
+    matched = int(
+        session.execute(text(f"SELECT count(*) FROM visit v WHERE {where}"), params).scalar_one()
+    )
+    rows = session.execute(
+        text(
+            f"SELECT {_VISIT_RETURNING} FROM visit v WHERE {where}"
+            " ORDER BY v.visited_at, v.id LIMIT :limit OFFSET :offset"
+        ),
+        params,
+    ).all()
+    return [_visit_json(r) for r in rows], matched
