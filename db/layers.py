@@ -533,3 +533,97 @@ def households_with_status_sql(*, status: str, recomputed: bool) -> str:
         head + "," + _ROUND_VISITS
         + f" SELECT household_id FROM round_households WHERE status = '{status}'"
     )  # fmt: skip
+
+
+# -- per household (hexagons) ---------------------------------------------------------------
+# facts(household_id, num, den) per layer: what one household adds to the
+# numerator and denominator of its area's figure.
+_HOUSEHOLD_FACTS: dict[str, tuple[tuple[str, ...], str]] = {
+    "coverage": ((_ROUND_VISITS,),
+                 "SELECT household_id, (status = 'complete')::int AS num, 1 AS den FROM round_households"),
+    "incomplete": ((_ROUND_VISITS,),
+                   "SELECT household_id, (status = 'incomplete')::int AS num, 1 AS den FROM round_households"),
+    "unvisited": ((_ROUND_VISITS,),
+                  "SELECT household_id, (status = 'unvisited')::int AS num, 1 AS den FROM round_households"),
+    "cases": ((_CASES,),
+              "SELECT m.household_id, count(*) AS num, 0 AS den FROM cases_on c"
+              " JOIN member_in m ON m.household_id = c.household_id"
+              " WHERE c.status = ANY(:active_statuses) GROUP BY 1"),
+    "cases_total": ((_CASES,),
+                    "SELECT m.household_id, count(*) AS num, 0 AS den FROM cases_on c"
+                    " JOIN member_in m ON m.household_id = c.household_id"
+                    " WHERE c.status <> 'ruled_out' GROUP BY 1"),
+    "quarantine": ((_QUARANTINED,),
+                   "SELECT r.household_id, count(*) AS num, 0 AS den FROM quarantined q"
+                   " JOIN resident r ON r.id = q.resident_id"
+                   " JOIN member_in m ON m.household_id = r.household_id GROUP BY 1"),
+    "quarantine_overdue": ((_QUARANTINED, _CHECKED_TODAY),
+                           "SELECT r.household_id, count(*) FILTER (WHERE c.resident_id IS NULL) AS num,"
+                           " count(*) AS den FROM quarantined q JOIN resident r ON r.id = q.resident_id"
+                           " JOIN member_in m ON m.household_id = r.household_id"
+                           " LEFT JOIN checked c ON c.resident_id = q.resident_id GROUP BY 1"),
+    "fever": ((_CHECKED_TODAY,),
+              "SELECT r.household_id, count(*) FILTER (WHERE c.fever) AS num, count(*) AS den"
+              " FROM checked c JOIN resident r ON r.id = c.resident_id"
+              " JOIN member_in m ON m.household_id = r.household_id GROUP BY 1"),
+    "checkpoint_flags": ((),
+                         "SELECT r.household_id, count(*) FILTER (WHERE p.flagged) AS num,"
+                         " count(*) AS den FROM passage p JOIN resident r ON r.id = p.resident_id"
+                         " JOIN member_in m ON m.household_id = r.household_id"
+                         f" WHERE {local_day('p.passed_at')} = :as_of GROUP BY 1"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HouseholdFacts:
+    """Every household under the area on the date with its point (WGS84
+    lon/lat) and what it adds to the layer's numerator and denominator."""
+
+    lon: tuple[float, ...]
+    lat: tuple[float, ...]
+    numerator: tuple[int, ...]
+    denominator: tuple[int, ...]
+    round: RoundRef | None
+
+
+def household_facts(
+    session: Session, *, layer: str, as_of: dt.date, within: str, round_id: int | None = None
+) -> HouseholdFacts:
+    """Per-household contributions to ``layer`` under ``within`` on ``as_of``
+    (the same households and counts as ``compute_layer``). A household with
+    nothing to count still appears (numerator 0): it is in the population."""
+    spec = require_layer(layer)
+    require_area(session, code=within, as_of=as_of)
+    round_ref = None
+    if spec.needs_round:
+        round_ref = (
+            get_round(session, round_id=round_id)
+            if round_id is not None
+            else default_round(session, within=within, as_of=as_of)
+        )
+    recomputed = boundaries_changed_since(session, as_of=as_of)
+    ctes, facts = _HOUSEHOLD_FACTS[layer]
+    sql = (
+        "WITH RECURSIVE "
+        + ",".join(
+            [_tree_sql(roots_where="a.code = :within"), _membership_sql(recomputed=recomputed),
+             *ctes, f"facts AS ({facts})"]
+        )
+        + " SELECT ST_X(h.geom), ST_Y(h.geom), coalesce(f.num, 0), coalesce(f.den, 0)"
+        " FROM member_in m JOIN household h ON h.id = m.household_id"
+        " LEFT JOIN facts f ON f.household_id = m.household_id"
+        + (" WHERE f.household_id IS NOT NULL" if spec.base == "round" else "")
+        + " ORDER BY m.household_id"
+    )  # fmt: skip
+    params = {
+        "as_of": as_of, "within": within,
+        "round_id": round_ref.id if round_ref else -1,
+        "round_area": round_ref.area_code if round_ref else "",
+        "active_statuses": list(ACTIVE_CASE_STATUSES),
+    }  # fmt: skip
+    rows = session.execute(text(sql), params).all()
+    return HouseholdFacts(
+        lon=tuple(float(r[0]) for r in rows), lat=tuple(float(r[1]) for r in rows),
+        numerator=tuple(int(r[2]) for r in rows), denominator=tuple(int(r[3]) for r in rows),
+        round=round_ref,
+    )  # fmt: skip

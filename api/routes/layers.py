@@ -20,11 +20,13 @@ from db.layers import (
     LayerResult,
     LayerSpec,
     compute_layer,
+    household_facts,
     require_layer,
 )
 from geo.classify import METHODS, Classified, Legend, LegendClass, classify, parse_breaks
 from geo.crs import Crs
 from geo.geojson import geometry_to_geojson
+from geo.hexbin import DEFAULT_MIN_COUNT, HexCell, bin_households
 
 router = APIRouter(prefix="/api", tags=["layers"])
 
@@ -195,3 +197,66 @@ def _total_value(result: LayerResult, *, numerator: int, denominator: int) -> fl
     if result.spec.value == "rate":
         return round(100.0 * numerator / denominator, 2) if denominator else None
     return float(numerator)
+
+
+@router.get(
+    "/hex/{layer}", response_class=GeoJSONResponse,
+    summary="A layer in H3 hexagons over an area's households; small counts suppressed",
+)  # fmt: skip
+def hexagons(
+    layer: str,
+    session: SessionDep,
+    as_of: AsOfDep,
+    within: Annotated[str, Query(description="The area whose households are binned")],
+    res: Annotated[int, Query(description="H3 resolution, 5 (coarse) to 11 (fine)")] = 9,
+    round_id: Annotated[int | None, Query(alias="round", description="Screening round id")] = None,
+    min_count: Annotated[
+        int, Query(alias="k", description="Suppress cells with a count or households below this")
+    ] = DEFAULT_MIN_COUNT,
+    classify_method: Annotated[
+        str | None, Query(alias="classify", description=f"One of {', '.join(METHODS)}")
+    ] = None,
+    classes: Annotated[int, Query(description="Number of classes (2–9)")] = 5,
+) -> GeoJSONResponse:
+    spec = require_layer(layer)
+    facts = household_facts(session, layer=layer, as_of=as_of, within=within, round_id=round_id)
+    cells = bin_households(
+        lon=facts.lon, lat=facts.lat, numerator=facts.numerator, denominator=facts.denominator,
+        resolution=res, min_count=min_count,
+    )  # fmt: skip
+    values = [_cell_value(cell, rate=spec.value == "rate") for cell in cells]
+    method = classify_method or spec.default_classify
+    classified = classify(
+        values, method=method, k=classes,
+        breaks=spec.default_breaks if method == "fixed" else None,
+        palette=spec.palette, unit=spec.unit,
+    )  # fmt: skip
+    features = [
+        {
+            "type": "Feature", "id": cell.cell,
+            "geometry": geometry_to_geojson(cell.polygon_4326),
+            "properties": {
+                "cell": cell.cell, "households": cell.households, "value": value,
+                "numerator": cell.numerator, "denominator": cell.denominator,
+                "suppressed": cell.suppressed, "class": index, "colour": colour,
+            },
+        }
+        for cell, value, index, colour in zip(
+            cells, values, classified.classes, classified.colours, strict=True
+        )
+    ]  # fmt: skip
+    return GeoJSONResponse({
+        "type": "FeatureCollection", "features": features,
+        "layer": {"id": spec.id, "title": spec.title, "unit": spec.unit},
+        "within": within, "as_of": as_of.isoformat(), "resolution": res, "k": min_count,
+        "round": None if facts.round is None else {"id": facts.round.id, "name": facts.round.name},
+        "legend": legend_json(classified.legend), "numberReturned": len(features),
+    })  # fmt: skip
+
+
+def _cell_value(cell: HexCell, *, rate: bool) -> float | None:
+    if cell.suppressed or cell.numerator is None:
+        return None
+    if rate:
+        return round(100.0 * cell.numerator / cell.denominator, 2) if cell.denominator else None
+    return float(cell.numerator)

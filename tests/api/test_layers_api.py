@@ -122,3 +122,47 @@ def test_bad_requests_get_a_problem_that_says_why(client, county, path, params, 
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM
     assert says in response.text
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        "coverage",
+        "incomplete",
+        "unvisited",
+        "cases",
+        "cases_total",
+        "quarantine",
+        "quarantine_overdue",
+        "fever",
+        "checkpoint_flags",
+    ],
+)
+def test_hexagons_add_up_to_the_layer(client, county, layer) -> None:
+    """With no suppression (k=1) the cells' numerators sum to the layer's total."""
+    area = get_layer(client, layer, within=GRID, level="grid")["totals"]
+    hexes = client.get(f"/api/hex/{layer}", params={"within": GRID, "res": 11, "k": 1,
+                                                   "as_of": DAY.isoformat()}).json()  # fmt: skip
+    assert sum(f["properties"]["numerator"] for f in hexes["features"]) == area["numerator"]
+    assert sum(f["properties"]["denominator"] for f in hexes["features"]) == area["denominator"]
+
+
+def test_hexagons_suppress_small_counts(client, county) -> None:
+    """Each cell with fewer than k households, or a count from 1 to k-1, is
+    returned without figures; the others keep them unchanged."""
+    params = {"within": GRID, "res": 7, "as_of": DAY.isoformat()}
+    raw = {f["id"]: f["properties"] for f in
+           client.get("/api/hex/coverage", params=params | {"k": 1}).json()["features"]}  # fmt: skip
+    for k in (2, 5):
+        shown = client.get("/api/hex/coverage", params=params | {"k": k}).json()["features"]
+        for feature in shown:
+            props, truth = feature["properties"], raw[feature["id"]]
+            hidden = truth["households"] < k or 0 < truth["numerator"] < k
+            assert props["suppressed"] is hidden
+            if hidden:
+                assert props["numerator"] is None and props["value"] is None
+                assert props["colour"] == "#cccccc"
+            else:
+                assert props["numerator"] == truth["numerator"]
+                assert props["value"] == truth["value"]
+    assert any(p["numerator"] == 1 for p in raw.values())  # something to suppress at k=2
