@@ -15,6 +15,7 @@ from api.settings import ApiSettings
 from db.engine import database_url, engine_for, session_scope
 from db.settings import DatabaseSettings
 from geo.crs import Crs, parse_crs
+from geo.localtime import local_today
 
 
 @lru_cache(maxsize=1)
@@ -51,7 +52,7 @@ def as_of_date(
         Query(description="Answer with the boundaries in force on this date (default today)"),
     ] = None,
 ) -> dt.date:
-    return as_of or dt.date.today()
+    return as_of or local_today()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -32,15 +31,9 @@ from db.people import Page
 from geo.errors import InvalidInput, NotFound
 from geo.registry import mask_id_number, mask_phone
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 # A status filter may also ask for every active status at once.
 ACTIVE = "active"
 MAX_TEXT_CHARS = 2_000
-
-
-def local_today(now: dt.datetime | None = None) -> dt.date:
-    """The Asia/Shanghai calendar date at ``now`` (default: this instant)."""
-    return (now or dt.datetime.now(dt.UTC)).astimezone(LOCAL_TZ).date()
 
 
 @dataclass(frozen=True)

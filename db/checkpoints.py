@@ -33,12 +33,12 @@ from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
 from db.areas import IN_FORCE, SUBTREE_CODES, BBox, require_area
-from db.cases import LOCAL_TZ
 from db.models import CHECKPOINT_KINDS, HEALTH_CODES, Passage
 from db.people import Page
 from geo.crs import WGS84, Crs, lonlat_to_wgs84
 from geo.errors import InvalidInput, NotFound
-from geo.registry import mask_id_number, mask_phone
+from geo.localtime import CHINA_TZ, as_china_time
+from geo.registry import check_id_number, check_phone, mask_id_number, mask_phone
 
 DIRECTIONS: tuple[str, ...] = ("in", "out")
 MIN_TEMPERATURE_C, MAX_TEMPERATURE_C = 30.0, 45.0
@@ -50,8 +50,6 @@ LATEST_DAY = dt.date(2999, 12, 31)
 MAX_NAME_CHARS = 200
 MAX_TEXT_CHARS = 2_000
 MAX_PLATE_CHARS = 16
-_ID_FORM = re.compile(r"^\d{17}[\dX]$")
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _PHONE_NOISE = re.compile(r"[\s\-()（）]")
 
 
@@ -338,24 +336,9 @@ def update_checkpoint(
 
 
 # -- passages --------------------------------------------------------------------------------------
-def _id_check_digit(first17: str) -> str:
-    """GB 11643 (ISO 7064 MOD 11-2) check character of the first 17 digits."""
-    total = sum(int(d) * (2 ** (17 - i) % 11) for i, d in enumerate(first17))
-    return "10X98765432"[total % 11]
-
-
 def normalize_id_number(value: str) -> str:
     """Full-width digits, spaces and a lower-case x as people type them, made canonical."""
     return unicodedata.normalize("NFKC", value).replace(" ", "").upper()
-
-
-def _id_number_problem(id_number: str) -> str | None:
-    shown = mask_id_number(id_number)
-    if not _ID_FORM.fullmatch(id_number):
-        return f"id_number {shown} is not 17 digits followed by a digit or X"
-    if _id_check_digit(id_number[:17]) != id_number[17]:
-        return f"id_number {shown}: the check digit does not match the first 17 digits (a digit is mistyped)"
-    return None
 
 
 def normalize_phone(value: str) -> str:
@@ -367,19 +350,15 @@ def normalize_phone(value: str) -> str:
     return digits
 
 
-def _local(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=LOCAL_TZ) if moment.tzinfo is None else moment
-
-
 def _row_problem(row: PassageInput, *, now: dt.datetime) -> str | None:
     """Why the row cannot be stored, judged on its own; ``None`` if it can."""
     if row.resident_id is None and not any(
         (v or "").strip() for v in (row.id_number, row.person_name, row.plate)
     ):
         return "say who passed: resident_id, id_number, person_name or plate"
-    if _local(row.passed_at) > now + FUTURE_TOLERANCE:
+    if as_china_time(row.passed_at) > now + FUTURE_TOLERANCE:
         return f"passed_at {row.passed_at.isoformat()} is in the future"
-    if _local(row.passed_at) < local_day_bounds(EARLIEST_DAY)[0]:
+    if as_china_time(row.passed_at) < local_day_bounds(EARLIEST_DAY)[0]:
         return f"passed_at {row.passed_at.isoformat()} is before {EARLIEST_DAY}"
     if row.direction is not None and row.direction not in DIRECTIONS:
         return f"direction {row.direction!r} is not one of in, out"
@@ -390,13 +369,13 @@ def _row_problem(row: PassageInput, *, now: dt.datetime) -> str | None:
     ):
         return f"temperature_c {row.temperature_c} is outside {MIN_TEMPERATURE_C}–{MAX_TEMPERATURE_C} °C"
     if row.id_number is not None:
-        problem = _id_number_problem(normalize_id_number(row.id_number))
-        if problem:
-            return problem
-    if row.phone is not None and not _MOBILE.fullmatch(normalize_phone(row.phone)):
-        return (
-            f"phone {mask_phone(row.phone)} is not a mobile number (11 digits starting with 13–19)"
-        )
+        _, problems = check_id_number(row.id_number, today=now.astimezone(CHINA_TZ).date())
+        if problems:
+            return "; ".join(str(p) for p in problems)
+    if row.phone is not None:
+        _, problems = check_phone(row.phone)
+        if problems:
+            return "; ".join(str(p) for p in problems)
     for name, value, limit in (
         ("person_name", row.person_name, MAX_NAME_CHARS),
         ("plate", row.plate, MAX_PLATE_CHARS),
@@ -518,7 +497,7 @@ def _passage_values(
     return {
         "county_code": county,
         "checkpoint_id": checkpoint_id,
-        "passed_at": _local(row.passed_at),
+        "passed_at": as_china_time(row.passed_at),
         "direction": row.direction,
         "resident_id": known.resident_id if known else None,
         "person_name": row.person_name,
@@ -540,7 +519,7 @@ _PASSAGE_COLUMNS = (
 
 def _passage(row: Any) -> PassageRecord:
     return PassageRecord(
-        id=int(row[0]), checkpoint_id=int(row[1]), passed_at=row[2].astimezone(LOCAL_TZ),
+        id=int(row[0]), checkpoint_id=int(row[1]), passed_at=row[2].astimezone(CHINA_TZ),
         direction=row[3], resident_id=row[4], person_name=row[5],
         id_number=mask_id_number(row[6]) if row[6] else None,
         phone=mask_phone(row[7]) if row[7] else None, plate=row[8],
@@ -564,8 +543,8 @@ def local_day_bounds(on: dt.date) -> tuple[dt.datetime, dt.datetime]:
     ``InvalidInput`` outside 2000-01-01 … 2999-12-31."""
     if not EARLIEST_DAY <= on <= LATEST_DAY:
         raise InvalidInput(f"date {on} is outside {EARLIEST_DAY} … {LATEST_DAY}")
-    start = dt.datetime.combine(on, dt.time(), tzinfo=LOCAL_TZ)
-    return start, dt.datetime.combine(on + dt.timedelta(days=1), dt.time(), tzinfo=LOCAL_TZ)
+    start = dt.datetime.combine(on, dt.time(), tzinfo=CHINA_TZ)
+    return start, dt.datetime.combine(on + dt.timedelta(days=1), dt.time(), tzinfo=CHINA_TZ)
 
 
 def list_passages(

@@ -12,8 +12,7 @@ in force on that date with the assignment's own rule (the lowest code among
 the micro-grids covering the point), so "as of" a date before a redraw
 answers with the boundaries and figures of then.
 
-Days are Asia/Shanghai calendar days: a temperature taken at 07:30 on the
-6th in Beijing time is the 6th's, whatever the server's time zone.
+Days are China's calendar days (geo.localtime).
 
 Each layer is computed per micro-grid as (numerator, denominator) and summed
 up the hierarchy, so a parent's figure is always the sum of its children's.
@@ -31,9 +30,9 @@ from sqlalchemy.orm import Session
 from db.areas import IN_FORCE, SUBTREE_CODES, require_area
 from db.models import ACTIVE_CASE_STATUSES, AREA_LEVELS
 from geo.errors import InvalidInput, NotFound
+from geo.localtime import CHINA_TZ_NAME
 
-LOCAL_TZ = "Asia/Shanghai"
-_LOCAL_DAY = "((({column}) AT TIME ZONE '" + LOCAL_TZ + "')::date)"
+_LOCAL_DAY = "((({column}) AT TIME ZONE '" + CHINA_TZ_NAME + "')::date)"
 
 
 def local_day(column: str) -> str:

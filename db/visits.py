@@ -39,9 +39,8 @@ from db.models import VISIT_RESULTS
 from db.people import Page
 from geo.crs import WGS84, lonlat_to_wgs84, parse_crs
 from geo.errors import InvalidInput, LimitExceeded, NotFound, WanggeError
+from geo.localtime import CHINA_TZ
 
-# China Standard Time: the date of a visit is its date on the wall clocks of the workers.
-CHINA_TZ = dt.timezone(dt.timedelta(hours=8), name="CST")
 FAR_VISIT_M = 100.0  # a visit further than this from its household needs a far_reason
 MAX_FUTURE = dt.timedelta(minutes=5)  # phone clocks drift; beyond this a time is wrong
 MAX_KEY_CHARS = 200  # idempotency_record.key is varchar(200)

@@ -31,7 +31,10 @@ Proportions and where they come from
   reference date (to the day before release). Readings in tenths of a degree,
   mostly 36.0–37.2; ``FEVER_CHECK_SHARE`` of readings are 37.3–38.5.
   ``FEVER_THRESHOLD_C`` (37.3 °C, inclusive) makes a reading a fever and its
-  person gets the fever tag.
+  person gets the fever tag. On the reference date itself ``MISSED_TODAY_SHARE``
+  (assumed: 10 %) of the people under quarantine have no check yet — the
+  state is a snapshot of a working day, and the overdue-checks layer exists
+  because some are always missed.
 * Health codes: green, except people under quarantine on the reference date:
   yellow, or red for those with a fever reading and ``RED_SHARE`` of the rest.
 """
@@ -75,6 +78,7 @@ SITE_WORDS = ("迎宾馆", "东堤酒店", "锦水酒店", "城南宾馆", "育�
 SITE_OFFSET_M = 40.0
 CHECK_HOUR = 8
 CHECK_SPREAD_MINUTES = 180
+MISSED_TODAY_SHARE = 0.10
 QUARANTINE_REASONS = ("hubei_linked", "abroad_14d", "close_contact")
 
 _NORMAL_TENTHS = (360, 372)  # 36.0–37.2 °C
@@ -344,12 +348,14 @@ def _temperature_checks(
     minutes = CHECK_HOUR * 60 + rng.integers(0, CHECK_SPREAD_MINUTES, size=index.size)
     checked_at = check_day.astype("datetime64[s]") + (minutes * 60).astype("timedelta64[s]")
     tenths = _temperature_tenths(rng, n=index.size)
+    # Drawn last, so the other draws stay as they were without it.
+    kept = ~((check_day == day) & (rng.random(index.size) < MISSED_TODAY_SHARE))
     return TemperatureChecks(
-        resident=q.resident[index],
-        quarantine=index,
-        checked_at=checked_at,
+        resident=q.resident[index][kept],
+        quarantine=index[kept],
+        checked_at=checked_at[kept],
         # tenths / 10 is the double nearest the reading, so 373 / 10 == 37.3 exactly.
-        temperature_c=tenths / 10,
+        temperature_c=tenths[kept] / 10,
     )
 
 

@@ -610,6 +610,23 @@ def _check_text(
 # --- ID number ---------------------------------------------------------------------------
 
 
+def check_id_number(value: str, *, today: dt.date) -> tuple[str | None, tuple[Problem, ...]]:
+    """One ID number checked as the registry import checks it (GB 11643: form,
+    area, birth date, check digit): its canonical 18 characters, or None and
+    every problem (values masked)."""
+    problems: list[Problem] = []
+    identity = _check_id_number(value, today=today, problems=problems)
+    return (identity.id_number if identity else None), tuple(problems)
+
+
+def check_phone(value: str) -> tuple[str | None, tuple[Problem, ...]]:
+    """One phone number checked as the registry import checks it: the 11
+    mobile digits, or None and the problem (value masked)."""
+    problems: list[Problem] = []
+    digits = _check_phone(value, problems=problems)
+    return digits, tuple(problems)
+
+
 class _Identity(NamedTuple):
     id_number: str
     birth_date: dt.date

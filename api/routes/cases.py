@@ -11,16 +11,16 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ApiSettingsDep, SessionDep
-from api.routes.people import _page, _paged
+from api.paging import page_of, paged
 from db.cases import (
     CaseDetail,
     CaseReport,
     case_detail,
     change_case_status,
     list_cases,
-    local_today,
     report_case,
 )
+from geo.localtime import local_today
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 
@@ -101,10 +101,10 @@ def cases(
     limit: Annotated[int | None, Query(ge=1, description="Page size (capped by the server)")] = None,
     offset: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
 ) -> dict[str, Any]:  # fmt: skip
-    page = _page(settings, limit=limit, offset=offset)
+    page = page_of(settings, limit=limit, offset=offset)
     records, matched = list_cases(
         session, as_of=as_of or local_today(), within=within, status=status, page=page
     )
-    return {"items": [asdict(r) for r in records]} | _paged(
+    return {"items": [asdict(r) for r in records]} | paged(
         request, page=page, matched=matched, returned=len(records)
     )

@@ -11,11 +11,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import ApiSettingsDep, CrsDep, SessionDep
+from api.paging import page_of, paged
 from api.responses import GeoJSONResponse
 from api.routes.cases import BIGINT_MAX, NoNul
-from api.routes.people import _page, _paged
 from db.areas import BBox
-from db.cases import LOCAL_TZ, local_today
 from db.checkpoints import (
     CheckpointChanges,
     CheckpointRecord,
@@ -31,6 +30,7 @@ from db.checkpoints import (
 from geo.crs import Crs, parse_crs
 from geo.errors import InvalidInput
 from geo.geojson import feature, geometry_to_geojson
+from geo.localtime import CHINA_TZ, local_today
 
 router = APIRouter(prefix="/api/checkpoints", tags=["checkpoints"])
 
@@ -151,7 +151,7 @@ def checkpoints(
     limit: Annotated[int | None, Query(ge=1, description="Page size (capped by the server)")] = None,
     offset: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
 ) -> GeoJSONResponse:  # fmt: skip
-    page = _page(settings, limit=limit, offset=offset)
+    page = page_of(settings, limit=limit, offset=offset)
     records, matched = list_checkpoints(
         session, as_of=as_of or local_today(), within=within, kind=kind,
         bbox=BBox.parse(bbox) if bbox else None, active=active, page=page,
@@ -160,9 +160,7 @@ def checkpoints(
         "type": "FeatureCollection",
         "features": [checkpoint_feature(r, crs=crs) for r in records],
     }
-    return GeoJSONResponse(
-        body | _paged(request, page=page, matched=matched, returned=len(records))
-    )
+    return GeoJSONResponse(body | paged(request, page=page, matched=matched, returned=len(records)))
 
 
 @router.get("/{checkpoint_id}", response_class=GeoJSONResponse, summary="One checkpoint (Feature)")
@@ -228,7 +226,7 @@ def post_passages(
         raise InvalidInput(f"at most {MAX_PASSAGES_PER_REQUEST} passages per request")
     good, bad = _parse_rows(payload)
     batch = record_passages(
-        session, checkpoint_id=checkpoint_id, rows=good, now=dt.datetime.now(LOCAL_TZ)
+        session, checkpoint_id=checkpoint_id, rows=good, now=dt.datetime.now(CHINA_TZ)
     )
     rejected = sorted(bad + [asdict(p) for p in batch.rejected], key=lambda p: p["index"])
     if not isinstance(payload, list):
@@ -260,9 +258,9 @@ def passages(
     limit: Annotated[int | None, Query(ge=1, description="Page size (capped by the server)")] = None,
     offset: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
 ) -> dict[str, Any]:  # fmt: skip
-    page = _page(settings, limit=limit, offset=offset)
+    page = page_of(settings, limit=limit, offset=offset)
     records, matched = list_passages(
         session, checkpoint_id=checkpoint_id, on=date, flagged=flagged, page=page
     )
     items = [asdict(r) | {"passed_at": r.passed_at.isoformat()} for r in records]
-    return {"items": items} | _paged(request, page=page, matched=matched, returned=len(records))
+    return {"items": items} | paged(request, page=page, matched=matched, returned=len(records))

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry import Point
 
 from api.deps import ApiSettingsDep, AsOfDep, SessionDep
-from api.routes.people import Limit, Offset, _page, _paged
+from api.paging import Limit, Offset, page_of, paged
 from db.geocoder import address_index, locate, resolve_county
 from db.review import list_review, resolve_review
 from geo.crs import parse_crs, to_wgs84
@@ -48,9 +48,9 @@ def review_queue(
     status: Annotated[Literal["open", "resolved"], Query()] = "open",
     limit: Limit = None, offset: Offset = 0,
 ) -> dict[str, Any]:  # fmt: skip
-    page = _page(settings, limit=limit, offset=offset)
+    page = page_of(settings, limit=limit, offset=offset)
     items, matched = list_review(session, as_of=as_of, within=within, status=status, page=page)
-    return {"items": [asdict(i) for i in items]} | _paged(
+    return {"items": [asdict(i) for i in items]} | paged(
         request, page=page, matched=matched, returned=len(items)
     )
 

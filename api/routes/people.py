@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from api.deps import ApiSettingsDep, AsOfDep, CrsDep, SessionDep
+from api.paging import Limit, Offset, page_of, paged
 from api.responses import GeoJSONResponse
 from db.areas import BBox
 from db.people import (
     BuildingRecord,
     HouseholdRecord,
-    Page,
     list_buildings,
     list_households,
     list_residents,
@@ -23,29 +23,6 @@ from geo.crs import Crs
 from geo.geojson import feature, geometry_to_geojson
 
 router = APIRouter(prefix="/api", tags=["people"])
-
-Limit = Annotated[int | None, Query(ge=1, description="Page size (capped by the server)")]
-Offset = Annotated[int, Query(ge=0)]
-
-
-def _page(settings: Any, *, limit: int | None, offset: int) -> Page:
-    return Page(
-        limit=min(limit or settings.page_limit_default, settings.page_limit_max), offset=offset
-    )
-
-
-def _paged(request: Request, *, page: Page, matched: int, returned: int) -> dict[str, Any]:
-    links = []
-    if page.offset + returned < matched:
-        href = request.url.include_query_params(offset=page.offset + page.limit, limit=page.limit)
-        links.append({"rel": "next", "href": str(href)})
-    return {
-        "numberMatched": matched,
-        "numberReturned": returned,
-        "limit": page.limit,
-        "offset": page.offset,
-        "links": links,
-    }
 
 
 def _point(geom: Any, *, crs: Crs) -> dict[str, Any] | None:
@@ -78,7 +55,7 @@ def buildings(
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
     limit: Limit = None, offset: Offset = 0,
 ) -> GeoJSONResponse:  # fmt: skip
-    page = _page(settings, limit=limit, offset=offset)
+    page = page_of(settings, limit=limit, offset=offset)
     records, matched = list_buildings(
         session, as_of=as_of, within=within, bbox=BBox.parse(bbox) if bbox else None, page=page
     )
@@ -86,9 +63,7 @@ def buildings(
         "type": "FeatureCollection",
         "features": [building_feature(r, crs=crs) for r in records],
     }
-    return GeoJSONResponse(
-        body | _paged(request, page=page, matched=matched, returned=len(records))
-    )
+    return GeoJSONResponse(body | paged(request, page=page, matched=matched, returned=len(records)))
 
 
 @router.get(
@@ -105,7 +80,7 @@ def area_households(
         " default: the one in progress")] = None,
     limit: Limit = None, offset: Offset = 0,
 ) -> GeoJSONResponse:  # fmt: skip
-    page = _page(settings, limit=limit, offset=offset)
+    page = page_of(settings, limit=limit, offset=offset)
     records, matched = list_households(
         session, as_of=as_of, within=code, status=status, page=page, round_id=round_id
     )
@@ -113,9 +88,7 @@ def area_households(
         "type": "FeatureCollection",
         "features": [household_feature(r, crs=crs) for r in records],
     }
-    return GeoJSONResponse(
-        body | _paged(request, page=page, matched=matched, returned=len(records))
-    )
+    return GeoJSONResponse(body | paged(request, page=page, matched=matched, returned=len(records)))
 
 
 @router.get("/residents", summary="Residents living in an area (masked), filterable")
@@ -127,7 +100,7 @@ def residents(
     quarantine: Annotated[str | None, Query(description="active, released or none")] = None,
     limit: Limit = None, offset: Offset = 0,
 ) -> dict[str, Any]:  # fmt: skip
-    page = _page(settings, limit=limit, offset=offset)
+    page = page_of(settings, limit=limit, offset=offset)
     records, matched = list_residents(
         session,
         as_of=as_of,
@@ -137,7 +110,7 @@ def residents(
         quarantine=quarantine,
         page=page,
     )
-    return {"items": [asdict(r) for r in records]} | _paged(
+    return {"items": [asdict(r) for r in records]} | paged(
         request, page=page, matched=matched, returned=len(records)
     )
 

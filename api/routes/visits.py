@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from api.deps import ApiSettingsDep, AsOfDep, SessionDep
 from api.errors import status_for
-from api.routes.people import Limit, Offset, _page, _paged
+from api.paging import Limit, Offset, page_of, paged
 from db.visits import (
     create_round,
     get_round,
@@ -67,11 +67,11 @@ def rounds(
     active_on: Annotated[dt.date | None, Query(description="Only rounds whose dates cover this day")] = None,
     limit: Limit = None, offset: Offset = 0,
 ) -> dict[str, Any]:  # fmt: skip
-    page = _page(settings, limit=limit, offset=offset)
+    page = page_of(settings, limit=limit, offset=offset)
     records, matched = list_rounds(
         session, within=within, active_on=active_on, as_of=as_of, page=page
     )
-    return {"items": [asdict(r) for r in records]} | _paged(
+    return {"items": [asdict(r) for r in records]} | paged(
         request, page=page, matched=matched, returned=len(records)
     )
 
@@ -125,6 +125,6 @@ def visits(
     round_id: Annotated[int | None, Query(alias="round", description="Visits in this round (id)")] = None,
     limit: Limit = None, offset: Offset = 0,
 ) -> dict[str, Any]:  # fmt: skip
-    page = _page(settings, limit=limit, offset=offset)
+    page = page_of(settings, limit=limit, offset=offset)
     items, matched = list_visits(session, household_id=household_id, round_id=round_id, page=page)
-    return {"items": items} | _paged(request, page=page, matched=matched, returned=len(items))
+    return {"items": items} | paged(request, page=page, matched=matched, returned=len(items))

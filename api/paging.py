@@ -1,0 +1,40 @@
+"""Paging of every list, as OGC API – Features pages collections: ``limit``
+and ``offset`` in, ``numberMatched``, ``numberReturned`` and a ``next`` link out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query, Request
+
+from api.settings import ApiSettings
+from db.people import Page
+
+# Offsets beyond this are no page of anything Wangge holds; refusing them keeps
+# the value inside PostgreSQL's bigint (a larger one would be a 500).
+MAX_OFFSET = 1_000_000_000
+
+Limit = Annotated[int | None, Query(ge=1, description="Page size (capped by the server)")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")]
+
+
+def page_of(settings: ApiSettings, *, limit: int | None, offset: int) -> Page:
+    """The page asked for, its size capped by ``page_limit_max``."""
+    return Page(
+        limit=min(limit or settings.page_limit_default, settings.page_limit_max), offset=offset
+    )
+
+
+def paged(request: Request, *, page: Page, matched: int, returned: int) -> dict[str, Any]:
+    """The paging members of a list's body."""
+    links = []
+    if page.offset + returned < matched:
+        href = request.url.include_query_params(offset=page.offset + page.limit, limit=page.limit)
+        links.append({"rel": "next", "href": str(href)})
+    return {
+        "numberMatched": matched,
+        "numberReturned": returned,
+        "limit": page.limit,
+        "offset": page.offset,
+        "links": links,
+    }
