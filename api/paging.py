@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Query, Request
 
 from api.settings import ApiSettings
-from db.people import Page
+from db.paging import Page
 
 # Offsets beyond this are no page of anything Wangge holds; refusing them keeps
 # the value inside PostgreSQL's bigint (a larger one would be a 500).

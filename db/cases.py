@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from db.areas import IN_FORCE, SUBTREE_CODES, require_area
 from db.models import ACTIVE_CASE_STATUSES, CASE_STATUSES
-from db.people import Page
+from db.paging import Page
 from geo.errors import InvalidInput, NotFound
 from geo.registry import mask_id_number, mask_phone
 

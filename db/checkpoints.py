@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from db.areas import IN_FORCE, SUBTREE_CODES, BBox, require_area
 from db.models import CHECKPOINT_KINDS, HEALTH_CODES, Passage
-from db.people import Page
+from db.paging import Page
 from geo.crs import WGS84, Crs, lonlat_to_wgs84
 from geo.errors import InvalidInput, NotFound
 from geo.localtime import CHINA_TZ, as_china_time

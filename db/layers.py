@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from db.areas import IN_FORCE, SUBTREE_CODES, require_area
 from db.models import ACTIVE_CASE_STATUSES, AREA_LEVELS
+from db.visits import ROUND_COLUMNS, RoundRecord, get_round, round_from_row
 from geo.errors import InvalidInput, NotFound
 from geo.localtime import CHINA_TZ_NAME
 
@@ -129,15 +130,6 @@ HOUSEHOLD_LAYER_STATUSES: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
-class RoundRef:
-    id: int
-    name: str
-    area_code: str
-    start_date: dt.date
-    end_date: dt.date
-
-
-@dataclass(frozen=True)
 class AreaFigure:
     """One area's figure: ``value`` None means no data."""
 
@@ -159,7 +151,7 @@ class LayerResult:
     level: str
     within: str | None
     as_of: dt.date
-    round: RoundRef | None
+    round: RoundRecord | None
     membership: str  # "assigned" | "recomputed"
     figures: tuple[AreaFigure, ...]
     unlocated_households: int
@@ -375,19 +367,7 @@ ORDER BY ro.code
 
 
 # -- rounds --------------------------------------------------------------------------------
-_ROUND_COLUMNS = "r.id, r.name, r.area_code, r.start_date, r.end_date"
-
-
-def get_round(session: Session, *, round_id: int) -> RoundRef:
-    row = session.execute(
-        text(f"SELECT {_ROUND_COLUMNS} FROM screening_round r WHERE r.id = :id"), {"id": round_id}
-    ).first()
-    if row is None:
-        raise NotFound(f"no screening round with id {round_id}")
-    return RoundRef(*row)
-
-
-def default_round(session: Session, *, within: str | None, as_of: dt.date) -> RoundRef | None:
+def default_round(session: Session, *, within: str | None, as_of: dt.date) -> RoundRecord | None:
     """The round a map of ``within`` on ``as_of`` shows when none is asked for:
     among rounds started by then over ``within``, an ancestor of it or a part
     of it, one in progress first, then the latest started (then highest id)."""
@@ -402,12 +382,12 @@ def default_round(session: Session, *, within: str | None, as_of: dt.date) -> Ro
             ) SELECT code FROM up))"""
     row = session.execute(
         text(
-            f"SELECT {_ROUND_COLUMNS} FROM screening_round r WHERE r.start_date <= :as_of {related}"
+            f"SELECT {ROUND_COLUMNS} FROM screening_round r WHERE r.start_date <= :as_of {related}"
             " ORDER BY (r.end_date >= :as_of) DESC, r.start_date DESC, r.id DESC LIMIT 1"
         ),
         {"within": within, "as_of": as_of},
     ).first()
-    return RoundRef(*row) if row else None
+    return round_from_row(row) if row else None
 
 
 # -- the layer -----------------------------------------------------------------------------
@@ -582,7 +562,7 @@ class HouseholdFacts:
     lat: tuple[float, ...]
     numerator: tuple[int, ...]
     denominator: tuple[int, ...]
-    round: RoundRef | None
+    round: RoundRecord | None
 
 
 def household_facts(

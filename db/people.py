@@ -21,10 +21,11 @@ from db.layers import (
     HOUSEHOLD_LAYER_STATUSES,
     boundaries_changed_since,
     default_round,
-    get_round,
     households_with_status_sql,
 )
 from db.models import RESIDENT_CATEGORIES
+from db.paging import Page
+from db.visits import get_round
 from geo.errors import InvalidInput, NotFound
 from geo.registry import mask_id_number, mask_phone
 
@@ -33,12 +34,6 @@ QuarantineState = Literal["active", "released", "none"]
 # Geocoding states, then the states behind a layer's number (db.layers).
 HOUSEHOLD_STATUSES: tuple[str, ...] = ("located", "unlocated", "review", *HOUSEHOLD_LAYER_STATUSES)
 QUARANTINE_STATES: tuple[str, ...] = ("active", "released", "none")
-
-
-@dataclass(frozen=True)
-class Page:
-    limit: int
-    offset: int
 
 
 @dataclass(frozen=True)

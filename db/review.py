@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from db.areas import SUBTREE_CODES, require_area
 from db.assign import assign_households
-from db.people import Page
+from db.paging import Page
 from geo.errors import Conflict, InvalidInput, NotFound
 
 

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from db.areas import IN_FORCE, SUBTREE_CODES
 from db.models import VISIT_RESULTS
-from db.people import Page
+from db.paging import Page
 from geo.crs import WGS84, lonlat_to_wgs84, parse_crs
 from geo.errors import InvalidInput, LimitExceeded, NotFound, WanggeError
 from geo.localtime import CHINA_TZ
@@ -86,10 +86,10 @@ class RoundFigures:
     visits: int  # visits of those households in the round
 
 
-_ROUND_COLUMNS = "r.id, r.county_code, r.area_code, r.name, r.start_date, r.end_date"
+ROUND_COLUMNS = "r.id, r.county_code, r.area_code, r.name, r.start_date, r.end_date"
 
 
-def _round(row: Any) -> RoundRecord:
+def round_from_row(row: Any) -> RoundRecord:
     return RoundRecord(
         id=int(row[0]), county_code=row[1], area_code=row[2], name=row[3],
         start_date=row[4], end_date=row[5],
@@ -125,12 +125,12 @@ def create_round(
     row = session.execute(
         text(
             "INSERT INTO screening_round AS r (county_code, area_code, name, start_date, end_date)"
-            f" VALUES (:county, :area, :name, :start, :end) RETURNING {_ROUND_COLUMNS}"
+            f" VALUES (:county, :area, :name, :start, :end) RETURNING {ROUND_COLUMNS}"
         ),
         {"county": county, "area": area_code, "name": clean_name, "start": start_date,
          "end": end_date},
     ).one()  # fmt: skip
-    return _round(row)
+    return round_from_row(row)
 
 
 def get_round(session: Session, *, round_id: int) -> RoundRecord:
@@ -145,9 +145,9 @@ def _find_round(session: Session, *, round_id: int) -> RoundRecord | None:
     if not 0 < round_id <= _MAX_BIGINT:
         return None
     row = session.execute(
-        text(f"SELECT {_ROUND_COLUMNS} FROM screening_round r WHERE r.id = :id"), {"id": round_id}
+        text(f"SELECT {ROUND_COLUMNS} FROM screening_round r WHERE r.id = :id"), {"id": round_id}
     ).first()
-    return None if row is None else _round(row)
+    return None if row is None else round_from_row(row)
 
 
 # Codes of :code and every area above it, as of :as_of (UNION: a bad cycle cannot loop).
@@ -202,12 +202,12 @@ def list_rounds(
     )
     rows = session.execute(
         text(
-            f"SELECT {_ROUND_COLUMNS} FROM screening_round r WHERE {where}"
+            f"SELECT {ROUND_COLUMNS} FROM screening_round r WHERE {where}"
             " ORDER BY r.start_date DESC, r.id DESC LIMIT :limit OFFSET :offset"
         ),
         params,
     ).all()
-    return [_round(r) for r in rows], matched
+    return [round_from_row(r) for r in rows], matched
 
 
 def round_figures(session: Session, *, round_id: int, as_of: dt.date) -> RoundFigures:

@@ -24,7 +24,7 @@ from db.cases import (
     report_case,
     unplaced_cases,
 )
-from db.people import Page
+from db.paging import Page
 from geo.demo import id_check_digit
 from geo.errors import InvalidInput, NotFound
 

@@ -23,7 +23,7 @@ from db.checkpoints import (
     record_passages,
     update_checkpoint,
 )
-from db.people import Page
+from db.paging import Page
 from geo.crs import GCJ02, WGS84, parse_crs, wgs84_to_bd09, wgs84_to_gcj02
 from geo.errors import InvalidInput, NotFound
 from tests.db.test_cases import (

@@ -170,7 +170,7 @@ def test_create_round_derives_county_and_refuses_bad_ones(session: Session, fiel
 
 
 def test_rounds_within_go_up_and_down_the_hierarchy(session: Session, field: Field) -> None:
-    from db.people import Page
+    from db.paging import Page
 
     page = Page(limit=50, offset=0)
     day = dt.date(2020, 2, 1)
@@ -463,7 +463,7 @@ def test_batch_stores_good_items_and_reports_every_bad_one(session: Session, fie
                           7: "at most 200", 8: "no such household"}.items():  # fmt: skip
         assert needle in bad[index], (index, bad[index])
     assert count(session, "SELECT count(*) FROM visit WHERE county_code = :c", c=COUNTY) == 2
-    from db.people import Page
+    from db.paging import Page
 
     listed, matched = list_visits(
         session, household_id=field.h1, round_id=None, page=Page(limit=10, offset=0)
