@@ -111,7 +111,9 @@ def migrate(
         migrations.downgrade(url, revision=revision)
     else:
         migrations.upgrade(url, revision=revision)
-    typer.echo(f"schema at {migrations.current_revision(engine_for(url)) or 'base'}")
+    typer.echo(
+        f"schema at {migrations.current_revision(engine_for(url, request_role=None)) or 'base'}"
+    )
 
 
 # --- boundaries ------------------------------------------------------------------
@@ -268,7 +270,9 @@ def demo(
     """Build the synthetic demo county on a real county outline (replaces an earlier demo)."""
     url = _db_url()
     migrations.upgrade(url)
-    summary = load_demo(engine_for(url), county_code=county, households=households, seed=seed)
+    summary = load_demo(
+        engine_for(url, request_role=None), county_code=county, households=households, seed=seed
+    )
     typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
     if register_dir is not None:
         for path in write_demo_register(

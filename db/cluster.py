@@ -22,6 +22,7 @@ from geo.errors import Unavailable
 
 DB_NAME = "wangge"
 APP_ROLE = "wangge"
+REQUEST_ROLE = "wangge_app"  # what HTTP requests and commands work as: no rewriting the audit trail
 SUPERUSER = "postgres"
 DEBIAN_HINT = "on Debian: apt-get install postgresql-15 postgresql-15-postgis-3"
 
@@ -181,12 +182,18 @@ class Cluster:
                 f"SELECT 1 FROM pg_database WHERE datname = '{dbname}'",
             ]
         ).stdout.strip()
+        # The login role owns the schema (migrations run as it); requests run as
+        # the narrower REQUEST_ROLE it may SET ROLE to (migration 0005). Run
+        # every time, so a cluster made before the request role gains it.
+        self._run(
+            [*psql, "-d", "postgres", "-c",
+             f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}')"
+             f" THEN CREATE ROLE {APP_ROLE} LOGIN; END IF;"
+             f" IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{REQUEST_ROLE}')"
+             f" THEN CREATE ROLE {REQUEST_ROLE} NOLOGIN; END IF; END$$;"
+             f" GRANT {REQUEST_ROLE} TO {APP_ROLE};"]
+        )  # fmt: skip
         if exists != "1":
-            self._run(
-                [*psql, "-d", "postgres", "-c",
-                 f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}')"
-                 f" THEN CREATE ROLE {APP_ROLE} LOGIN; END IF; END$$;"]
-            )  # fmt: skip
             self._run(
                 [*psql, "-d", "postgres", "-c", f'CREATE DATABASE "{dbname}" OWNER {APP_ROLE}']
             )

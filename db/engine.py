@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.cluster import Cluster, find_pg_bindir
+from db.cluster import REQUEST_ROLE, Cluster, find_pg_bindir
 from db.settings import DatabaseSettings
 
 
@@ -42,9 +43,28 @@ def database_url(settings: DatabaseSettings, *, start_embedded: bool = True) -> 
 
 
 @lru_cache(maxsize=8)
-def engine_for(url: str) -> Engine:
-    """One pooled engine per URL for the life of the process."""
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+def engine_for(url: str, *, request_role: str | None = REQUEST_ROLE) -> Engine:
+    """One pooled engine per URL (and role) for the life of the process.
+
+    Every connection first does ``SET ROLE request_role``: requests and
+    commands work with that role's rights — all of the data, none to rewrite
+    the audit trail (migration 0005). ``request_role=None`` keeps the login
+    role, the schema's owner: for migrations and loading the demo only.
+    """
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    if request_role:
+        _set_role_on_connect(engine, role=request_role)
+    return engine
+
+
+def _set_role_on_connect(engine: Engine, *, role: str) -> None:
+    @event.listens_for(engine, "connect")
+    def set_role(dbapi_connection: Any, _record: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True  # SET ROLE outside any transaction: it lasts
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f'SET ROLE "{role}"')
+        dbapi_connection.autocommit = autocommit
 
 
 @contextmanager
