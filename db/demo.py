@@ -1,9 +1,14 @@
 """Load the synthetic demo county into PostGIS.
 
-The generator (``geo.demo``) is pure; this module owns the writes: it replaces
-any earlier data of the county in one transaction, streams rows with COPY, and
-then assigns every household to its micro-grid by point-in-polygon in PostGIS
-(the same rule as for imported households: ties go to the lowest code).
+The generators (``geo.demo``, ``geo.demo_state``, ``geo.demo_activity``) are
+pure; this module owns the writes: it replaces any earlier data of the county
+in one transaction, streams rows with COPY, and assigns every household to its
+micro-grid by point-in-polygon in PostGIS (the same rule as for imported
+households: ties go to the lowest code). Visits' ``distance_m`` comes with the
+rows (computed by the generator on the WGS84 spheroid with ``pyproj.Geod``);
+passages' ``home_microgrid_code`` is the micro-grid PostGIS gave the
+resident's household. With ``today`` every date of the state and the activity
+moves so that the demo's reference date is ``today``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from db.assign import assignment_counts, building_microgrids
 from db.households import building_household_key
 from geo.address_noise import noisy_addresses
 from geo.demo import DemoCounty, generate_demo
+from geo.demo_activity import DemoActivity, generate_activity, shift_state
 from geo.demo_state import DemoState, generate_state
 from geo.errors import NotFound
 from geo.gazetteer import county_gazetteer
@@ -81,19 +87,40 @@ def write_demo_register(
     return paths
 
 
-def load_demo(engine: Engine, *, county_code: str, households: int, seed: int) -> dict[str, Any]:
+def load_demo(
+    engine: Engine,
+    *,
+    county_code: str,
+    households: int,
+    seed: int,
+    today: dt.date | None = None,
+) -> dict[str, Any]:
     """Generate the county and replace whatever the database held for it.
 
-    Returns the generator's summary plus the load timings (seconds) and the
-    number of households assigned and left unassigned by PostGIS.
+    ``today``: move every date and time of the state and the activity
+    (quarantines, temperature checks, the screening round and its visits,
+    cases and their histories, checkpoints, passages) by whole days so that
+    the demo's reference date (2020-02-06) falls on ``today``; the areas are
+    then in force from ``DEMO_VALID_FROM`` or as many days earlier. Default:
+    no shift. Registry data (birth dates, ID numbers) never move.
+
+    Returns the generators' summaries, ``reference_date`` (ISO date the demo
+    represents), the load timings (seconds) and the number of households
+    assigned and left unassigned by PostGIS.
     """
     started = time.perf_counter()
     demo = build_demo(county_code=county_code, households=households, seed=seed)
     state = generate_state(demo)
+    activity = generate_activity(demo, state)
+    shift = 0 if today is None else (today - state.reference_date).days
+    state = shift_state(state, shift)
+    activity = activity.shifted(shift)
+    valid_from = DEMO_VALID_FROM + dt.timedelta(days=min(shift, 0))
     generated = time.perf_counter()
+    _clear_passages(engine, county_code=county_code)
     with engine.begin() as connection:
         _delete_county(connection, county_code=county_code)
-        _copy_areas(connection, demo=demo)
+        _copy_areas(connection, demo=demo, valid_from=valid_from)
         building_ids = _copy_buildings(connection, demo=demo)
         # Assign before the households are written, so each row is written once.
         microgrids = building_microgrids(connection, county_code=county_code)
@@ -105,6 +132,16 @@ def load_demo(engine: Engine, *, county_code: str, households: int, seed: int) -
         )
         _copy_quarantines(connection, demo=demo, state=state, resident_ids=resident_ids)
         _copy_temperatures(connection, demo=demo, state=state, resident_ids=resident_ids)
+        activity_started = time.perf_counter()
+        _copy_activity(
+            connection,
+            demo=demo,
+            activity=activity,
+            household_ids=household_ids,
+            resident_ids=resident_ids,
+            home_microgrids=[microgrids.get(b_id) for b_id in building_ids.tolist()],
+        )
+        activity_done = time.perf_counter()
         assigned, unassigned = assignment_counts(connection, county_code=county_code)
     connection_done = time.perf_counter()
     with engine.connect() as connection:
@@ -112,14 +149,19 @@ def load_demo(engine: Engine, *, county_code: str, households: int, seed: int) -
             # VACUUM too: a re-run deletes the previous demo, whose dead rows would
             # otherwise slow every later load and query until autovacuum came by.
             text(
-                "VACUUM (ANALYZE) area, building, household, resident, quarantine, temperature_check"
+                "VACUUM (ANALYZE) area, building, household, resident, quarantine,"
+                " temperature_check, screening_round, visit, case_report, case_status_change,"
+                " checkpoint, passage"
             )
         )
     summary = demo.summary()
+    summary["reference_date"] = state.reference_date.isoformat()
     summary["state"] = state.summary()
+    summary["activity"] = activity.summary(len(demo.households))
     summary["load"] = {
         "generate_s": round(generated - started, 2),
         "write_s": round(connection_done - generated, 2),
+        "activity_write_s": round(activity_done - activity_started, 2),
         "households_assigned": assigned,
         "households_unassigned": unassigned,
     }
@@ -129,10 +171,32 @@ def load_demo(engine: Engine, *, county_code: str, households: int, seed: int) -
 TAGS = ("hubei_linked", "abroad_14d", "close_contact", "fever")
 
 
+def _clear_passages(engine: Engine, *, county_code: str) -> None:
+    """Delete the county's passages and VACUUM the table, ahead of the load.
+
+    Deleting a resident makes PostgreSQL set ``passage.resident_id`` to null
+    (ON DELETE SET NULL) with one query per resident; with no index on that
+    column each query scans the whole table, dead rows included, which made a
+    re-load of the default demo take minutes. Emptied and vacuumed first, the
+    table costs those queries nothing. (An index on ``passage.resident_id``
+    would make this step unnecessary.)
+    """
+    with engine.begin() as connection:
+        connection.execute(
+            text("DELETE FROM passage WHERE county_code = :county"), {"county": county_code}
+        )
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM passage"))
+
+
 def _delete_county(connection: Connection, *, county_code: str) -> None:
     params = {"county": county_code}
-    # Quarantines, temperature checks, history and review items go with their
-    # residents and households (ON DELETE CASCADE).
+    # Field work first: passages hold checkpoints and residents, visits hold
+    # rounds and households, cases hold residents and households (their status
+    # changes go with them). Quarantines, temperature checks, history and
+    # review items go with their residents and households (ON DELETE CASCADE).
+    for table in ("passage", "checkpoint", "visit", "screening_round", "case_report"):
+        connection.execute(text(f"DELETE FROM {table} WHERE county_code = :county"), params)
     connection.execute(text("DELETE FROM resident WHERE county_code = :county"), params)
     connection.execute(text("DELETE FROM household WHERE county_code = :county"), params)
     connection.execute(text("DELETE FROM building WHERE county_code = :county"), params)
@@ -168,10 +232,10 @@ def _reserve_ids(connection: Connection, *, table: str, count: int) -> np.ndarra
     return np.arange(start, start + count, dtype=np.int64)
 
 
-def _copy_areas(connection: Connection, *, demo: DemoCounty) -> None:
+def _copy_areas(connection: Connection, *, demo: DemoCounty, valid_from: dt.date) -> None:
     rows = (
         (a.code, a.name, a.level, "land", a.parent_code, demo.county_code, a.synthetic, 1,
-         DEMO_VALID_FROM, DEMO_SOURCE, _ewkb_hex(a.geom_4326))
+         valid_from, DEMO_SOURCE, _ewkb_hex(a.geom_4326))
         for a in demo.areas
     )  # fmt: skip
     columns = ("code", "name", "level", "kind", "parent_code", "county_code", "synthetic",
@@ -305,6 +369,111 @@ def _copy_temperatures(
         columns=("county_code", "resident_id", "checked_at", "temperature_c"),
         rows=rows,
     )
+
+
+def _copy_activity(
+    connection: Connection,
+    *,
+    demo: DemoCounty,
+    activity: DemoActivity,
+    household_ids: np.ndarray,
+    resident_ids: np.ndarray,
+    home_microgrids: list[str | None],
+) -> None:
+    """COPY the screening round, visits, cases and their histories, checkpoints
+    and passages. Record times (``created_at``, ``changed_at``) are the times
+    the things happened, so a shifted demo has no record from the future."""
+    county = demo.county_code
+    r = activity.screening_round
+    (round_id,) = _reserve_ids(connection, table="screening_round", count=1).tolist()
+    _copy(
+        connection,
+        table="screening_round",
+        columns=("id", "county_code", "area_code", "name", "start_date", "end_date", "created_at"),
+        rows=[(round_id, county, r.area_code, r.name, r.start_date, r.end_date,
+               f"{r.start_date} 08:00:00 +08:00")],
+    )  # fmt: skip
+
+    v = activity.visits
+    visited_at = _local_times(v.visited_at)
+    rows = zip(
+        [county] * len(v), [round_id] * len(v), household_ids[v.household].tolist(),
+        v.result.tolist(), v.persons_seen.tolist(), _blank_none(v.note), v.worker.tolist(),
+        visited_at, _ewkb_hex(shapely.points(v.lon, v.lat)).tolist(), v.distance_m.tolist(),
+        _blank_none(v.far_reason), visited_at, strict=True,
+    )  # fmt: skip
+    columns: tuple[str, ...] = (
+        "county_code", "round_id", "household_id", "result", "persons_seen", "note", "worker",
+        "visited_at", "geom", "distance_m", "far_reason", "created_at",
+    )  # fmt: skip
+    _copy(connection, table="visit", columns=columns, rows=rows)
+
+    c, ch = activity.cases, activity.case_changes
+    case_ids = _reserve_ids(connection, table="case_report", count=len(c))
+    last_change = np.zeros(len(c), dtype="datetime64[D]")
+    np.maximum.at(last_change, ch.case, ch.effective_on)
+    rows = zip(
+        case_ids.tolist(), [county] * len(c), resident_ids[c.resident].tolist(),
+        household_ids[c.household].tolist(), c.status.tolist(), c.reported_on.tolist(),
+        _dates(c.onset_date), c.reported_by.tolist(), c.note.tolist(), _noon(c.reported_on),
+        _noon(last_change), strict=True,
+    )  # fmt: skip
+    columns = ("id", "county_code", "resident_id", "household_id", "status", "reported_on",
+               "onset_date", "reported_by", "note", "created_at", "updated_at")  # fmt: skip
+    _copy(connection, table="case_report", columns=columns, rows=rows)
+    rows = zip(
+        case_ids[ch.case].tolist(), ch.status.tolist(), ch.effective_on.tolist(),
+        _noon(ch.effective_on), strict=True,
+    )  # fmt: skip
+    _copy(
+        connection,
+        table="case_status_change",
+        columns=("case_id", "status", "effective_on", "changed_at"),
+        rows=rows,
+    )
+
+    k = activity.checkpoints
+    checkpoint_ids = _reserve_ids(connection, table="checkpoint", count=len(k))
+    set_up = [f"{d} 08:00:00 +08:00" for d in k.set_up_on.tolist()]
+    rows = zip(
+        checkpoint_ids.tolist(), [county] * len(k), k.name.tolist(), k.kind.tolist(),
+        _ewkb_hex(shapely.points(k.lon, k.lat)).tolist(), set_up, set_up, strict=True,
+    )  # fmt: skip
+    columns = ("id", "county_code", "name", "kind", "geom", "created_at", "updated_at")
+    _copy(connection, table="checkpoint", columns=columns, rows=rows)
+
+    p = activity.passages
+    known = p.resident >= 0
+    resident_of = np.where(known, resident_ids[np.where(known, p.resident, 0)], 0).tolist()
+    household_of = demo.residents.household[np.where(known, p.resident, 0)]
+    building_of = demo.households.building[household_of].tolist()
+    passed_at = _local_times(p.passed_at)
+    rows = zip(
+        [county] * len(p), checkpoint_ids[p.checkpoint].tolist(), passed_at,
+        p.direction.tolist(),
+        [rid if is_known else None for rid, is_known in zip(resident_of, known.tolist(), strict=True)],
+        _blank_none(p.person_name), _blank_none(p.id_number), _blank_none(p.phone),
+        _blank_none(p.plate), [None if np.isnan(t) else t for t in p.temperature_c.tolist()],
+        _blank_none(p.health_code), _blank_none(p.origin),
+        [home_microgrids[b] if is_known else None
+         for b, is_known in zip(building_of, known.tolist(), strict=True)],
+        passed_at, strict=True,
+    )  # fmt: skip
+    columns = ("county_code", "checkpoint_id", "passed_at", "direction", "resident_id",
+               "person_name", "id_number", "phone", "plate", "temperature_c", "health_code",
+               "origin", "home_microgrid_code", "created_at")  # fmt: skip
+    _copy(connection, table="passage", columns=columns, rows=rows)
+
+
+def _local_times(stamps: np.ndarray) -> list[str]:
+    """The generator's local times (UTC+8), as timestamptz text."""
+    text_stamps = np.datetime_as_string(stamps.astype("datetime64[s]"), unit="s")
+    return np.char.add(text_stamps, " +08:00").tolist()  # type: ignore[no-any-return]
+
+
+def _noon(days: np.ndarray) -> list[str]:
+    """Record times for date-only events: noon local time of each day."""
+    return [f"{d} 12:00:00 +08:00" for d in days.astype("datetime64[D]").tolist()]
 
 
 def _dates(values: np.ndarray) -> list[dt.date | None]:

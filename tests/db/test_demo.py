@@ -1,18 +1,25 @@
 """The demo county in PostGIS, checked with independent SQL: the hierarchy
 passes the import checks, every household sits in exactly one micro-grid, and
-the figures the API shows equal a spatial recount from raw rows."""
+the figures the API shows equal a spatial recount from raw rows. The field
+activity (round, visits, cases, checkpoints, passages) equals the generator's,
+and ``today=`` moves every date of the state and the activity."""
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
+import numpy as np
 import pytest
+from pyproj import Geod
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from db.areas import child_areas, get_area
-from db.demo import build_demo, load_demo
-from geo.demo import CATEGORIES, expected_registry_counts
+from db.demo import DEMO_VALID_FROM, build_demo, load_demo
+from geo.demo import CATEGORIES, DemoCounty, expected_registry_counts
+from geo.demo_activity import DemoActivity, generate_activity
+from geo.demo_state import DemoState, generate_state
 
 HOUSEHOLDS = 6_000
 SEED = 7
@@ -170,3 +177,225 @@ def test_demo_is_reproducible_and_replaces_itself(demo_engine) -> None:
     with Session(engine) as session:
         assert scalar(session, "SELECT count(*) FROM household") == HOUSEHOLDS
         assert scalar(session, "SELECT count(*) FROM area WHERE level = 'county'") == 1
+
+
+# --- field activity: the shared 3,000-household demo (seed 11), read only ----------------------
+
+SMALL = {"county_code": "445321", "households": 3_000, "seed": 11}
+GEOD = Geod(ellps="WGS84")
+
+
+@pytest.fixture(scope="module")
+def small_generated() -> tuple[DemoCounty, DemoState, DemoActivity]:
+    demo = build_demo(**SMALL)  # type: ignore[arg-type]
+    state = generate_state(demo)
+    return demo, state, generate_activity(demo, state)
+
+
+@pytest.fixture(scope="module")
+def small_engine(demo_db_url):
+    engine = create_engine(demo_db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def small_session(small_engine):
+    with Session(small_engine) as session:
+        yield session
+
+
+def rows(session: Session, sql: str, **params) -> list[tuple]:
+    return [tuple(r) for r in session.execute(text(sql), params).all()]
+
+
+def local_text(stamps: np.ndarray) -> list[str]:
+    return np.datetime_as_string(stamps.astype("datetime64[s]"), unit="s").tolist()
+
+
+LOCAL = "to_char({} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+
+
+def test_activity_rows_equal_the_generator(small_session, small_generated) -> None:
+    demo, _, activity = small_generated
+    r = activity.screening_round
+    assert rows(
+        small_session, "SELECT area_code, name, start_date, end_date FROM screening_round"
+    ) == [(r.area_code, r.name, r.start_date, r.end_date)]
+    # Visits: the same households (by building code, unit, room), results, people and times.
+    v, h, b = activity.visits, demo.households, demo.buildings
+    stored = rows(
+        small_session,
+        f"""SELECT b.code, h.unit, h.room, v.result, v.persons_seen, v.worker,
+                   {LOCAL.format("v.visited_at")}, coalesce(v.far_reason, '')
+            FROM visit v JOIN household h ON h.id = v.household_id
+            JOIN building b ON b.id = h.building_id""",
+    )
+    generated = list(
+        zip(
+            b.code[h.building[v.household]].tolist(), h.unit[v.household].astype(str).tolist(),
+            h.room[v.household].tolist(), v.result.tolist(), v.persons_seen.tolist(),
+            v.worker.tolist(), local_text(v.visited_at), v.far_reason.tolist(), strict=True,
+        )
+    )  # fmt: skip
+    assert len(stored) == len(v) and sorted(stored) == sorted(generated)
+    # Cases by the person's ID number, with their histories.
+    c, ch = activity.cases, activity.case_changes
+    stored_cases = rows(
+        small_session,
+        """SELECT r.id_number, c.status, c.reported_on, c.reported_by,
+                  (SELECT array_agg(s.status ORDER BY s.effective_on, s.id)
+                   FROM case_status_change s WHERE s.case_id = c.id)
+           FROM case_report c JOIN resident r ON r.id = c.resident_id
+           WHERE c.household_id = r.household_id""",
+    )
+    generated_cases = [
+        (demo.residents.id_number[c.resident[i]], c.status[i], c.reported_on[i].item(),
+         c.reported_by[i], ch.status[ch.case == i].tolist())
+        for i in range(len(c))
+    ]  # fmt: skip
+    assert sorted(stored_cases) == sorted(generated_cases)
+    assert scalar(small_session, "SELECT count(*) FROM case_status_change") == len(ch)
+    k = activity.checkpoints
+    assert sorted(rows(small_session, "SELECT name, kind, ST_X(geom), ST_Y(geom) FROM checkpoint")) == sorted(
+        zip(k.name.tolist(), k.kind.tolist(), k.lon.tolist(), k.lat.tolist(), strict=True)
+    )  # fmt: skip
+    p = activity.passages
+    counts = rows(
+        small_session,
+        "SELECT count(*), count(resident_id), count(*) FILTER (WHERE flagged) FROM passage",
+    )
+    assert counts == [(len(p), int((p.resident >= 0).sum()), int(p.flagged.sum()))]
+
+
+def test_visit_distances_equal_a_geodesic_recount(small_session) -> None:
+    found = rows(
+        small_session,
+        """SELECT ST_X(v.geom), ST_Y(v.geom), ST_X(h.geom), ST_Y(h.geom), v.distance_m,
+                  ST_Distance(v.geom::geography, h.geom::geography), v.far_reason
+           FROM visit v JOIN household h ON h.id = v.household_id""",
+    )
+    assert found
+    lon, lat, hlon, hlat, stored, postgis = np.array([row[:6] for row in found], dtype=float).T
+    _, _, recount = GEOD.inv(hlon, hlat, lon, lat)
+    assert np.abs(stored - recount).max() <= 0.5
+    assert np.abs(stored - postgis).max() <= 0.5
+    far = np.array([row[6] is not None for row in found])
+    np.testing.assert_array_equal(far, stored > 100)
+    assert far.any()
+
+
+def test_flagged_passages_equal_an_independent_count(small_session) -> None:
+    found = rows(small_session, "SELECT temperature_c, health_code, flagged FROM passage")
+    by_hand = [
+        (t is not None and t >= Decimal("37.3")) or code in ("red", "yellow")
+        for t, code, _ in found
+    ]
+    assert [f for _, _, f in found] == by_hand
+    assert 0 < sum(by_hand) < 0.05 * len(found)
+
+
+def test_passages_count_where_people_live(small_session) -> None:
+    """A resident's passage carries their household's micro-grid; others carry none."""
+    wrong = scalar(
+        small_session,
+        """SELECT count(*) FROM passage p JOIN resident r ON r.id = p.resident_id
+           JOIN household h ON h.id = r.household_id
+           WHERE p.home_microgrid_code IS DISTINCT FROM h.microgrid_code""",
+    )
+    assert wrong == 0
+    assert scalar(small_session, "SELECT count(*) FROM passage WHERE resident_id IS NOT NULL") > 0
+    assert (
+        scalar(
+            small_session,
+            "SELECT count(*) FROM passage WHERE resident_id IS NULL AND home_microgrid_code IS NOT NULL",
+        )
+        == 0
+    )
+    outside = scalar(
+        small_session,
+        """SELECT count(*) FROM checkpoint k
+           WHERE NOT EXISTS (SELECT 1 FROM area a WHERE a.level = 'county'
+                             AND ST_Contains(a.geom, k.geom))""",
+    )
+    assert outside == 0
+
+
+def test_reload_replaces_the_activity(demo_engine) -> None:
+    """A second load of the same demo leaves one round, and the generator's counts."""
+    engine, _ = demo_engine
+    summary = load_demo(engine, county_code="445321", households=HOUSEHOLDS, seed=SEED)
+    a = summary["activity"]
+    with Session(engine) as session:
+        assert scalar(session, "SELECT count(*) FROM screening_round") == 1
+        assert scalar(session, "SELECT count(*) FROM visit") == a["visits"]
+        assert scalar(session, "SELECT count(*) FROM case_report") == a["cases"]
+        assert (
+            scalar(session, "SELECT count(*) FROM case_status_change") == a["case_status_changes"]
+        )
+        assert scalar(session, "SELECT count(*) FROM checkpoint") == a["checkpoints"]
+        assert scalar(session, "SELECT count(*) FROM passage") == a["passages"]
+        assert (
+            scalar(session, "SELECT count(*) FROM passage WHERE flagged") == a["passages_flagged"]
+        )
+        visited = scalar(session, "SELECT count(DISTINCT household_id) FROM visit")
+        assert visited == a["households_visited"] == round(0.8 * HOUSEHOLDS)
+    assert summary["reference_date"] == "2020-02-06"
+
+
+# --- the date shift ----------------------------------------------------------------------------
+
+SHIFT_TODAY = dt.date(2026, 3, 15)
+
+# (what, SQL giving one sorted array of dates or times) for every dated column.
+DATED = (
+    ("round", "SELECT ARRAY[start_date::timestamp, end_date::timestamp] FROM screening_round"),
+    ("visits", "SELECT array_agg(visited_at ORDER BY visited_at) FROM visit"),
+    ("visit records", "SELECT array_agg(created_at ORDER BY created_at) FROM visit"),
+    ("cases", "SELECT array_agg(reported_on::timestamp ORDER BY reported_on) FROM case_report"),
+    ("onsets", "SELECT array_agg(onset_date::timestamp ORDER BY onset_date) FROM case_report WHERE onset_date IS NOT NULL"),
+    ("changes", "SELECT array_agg(effective_on::timestamp ORDER BY effective_on) FROM case_status_change"),
+    ("checkpoints", "SELECT array_agg(created_at ORDER BY created_at) FROM checkpoint"),
+    ("passages", "SELECT array_agg(passed_at ORDER BY passed_at) FROM passage"),
+    ("quarantine starts", "SELECT array_agg(start_date::timestamp ORDER BY start_date) FROM quarantine"),
+    ("planned ends", "SELECT array_agg(planned_end::timestamp ORDER BY planned_end) FROM quarantine"),
+    ("extensions", "SELECT array_agg(extended_to::timestamp ORDER BY extended_to) FROM quarantine WHERE extended_to IS NOT NULL"),
+    ("releases", "SELECT array_agg(released_on::timestamp ORDER BY released_on) FROM quarantine WHERE released_on IS NOT NULL"),
+    ("checks", "SELECT array_agg(checked_at ORDER BY checked_at) FROM temperature_check"),
+)  # fmt: skip
+
+
+def test_today_moves_every_date(pg, small_session) -> None:
+    engine = create_engine(pg.database("demo_shifted"))
+    try:
+        summary = load_demo(engine, **SMALL, today=SHIFT_TODAY)  # type: ignore[arg-type]
+        assert summary["reference_date"] == SHIFT_TODAY.isoformat()
+        assert summary["state"]["reference_date"] == SHIFT_TODAY.isoformat()
+        step = SHIFT_TODAY - dt.date(2020, 2, 6)
+        with Session(engine) as shifted:
+            for what, sql in DATED:
+                before, after = scalar(small_session, sql), scalar(shifted, sql)
+                assert before and len(before) == len(after), what
+                assert all(b + step == a for b, a in zip(before, after, strict=True)), what
+            # Registry data does not move; the areas are in force on the new dates.
+            assert scalar(shifted, "SELECT min(birth_date) FROM resident") == scalar(
+                small_session, "SELECT min(birth_date) FROM resident"
+            )
+            assert scalar(shifted, "SELECT min(valid_from) FROM area") == DEMO_VALID_FROM
+            assert get_area(shifted, code="445321", as_of=SHIFT_TODAY).households == 3_000
+            last = scalar(shifted, "SELECT max(passed_at) FROM passage")
+            assert last.astimezone(dt.timezone(dt.timedelta(hours=8))).date() == SHIFT_TODAY
+
+        # Earlier than 2020: the areas come into force as many days earlier.
+        early = dt.date(2019, 10, 1)
+        summary = load_demo(engine, **SMALL, today=early)  # type: ignore[arg-type]
+        assert summary["reference_date"] == early.isoformat()
+        with Session(engine) as shifted:
+            valid_from = scalar(shifted, "SELECT min(valid_from) FROM area")
+            assert valid_from == DEMO_VALID_FROM + (early - dt.date(2020, 2, 6))
+            assert scalar(shifted, "SELECT max(valid_from) FROM area") == valid_from
+            assert valid_from <= scalar(shifted, "SELECT min(start_date) FROM quarantine")
+            assert scalar(shifted, "SELECT count(*) FROM screening_round") == 1
+            assert get_area(shifted, code="445321", as_of=valid_from).households == 3_000
+    finally:
+        engine.dispose()
