@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml scripts/install-system-deps
 demo: $(STAMP)
 	$(BIN)/wangge db start
 	$(BIN)/wangge migrate
-	$(BIN)/wangge demo
+	$(BIN)/wangge demo --live
 	$(BIN)/wangge serve --port $(PORT)
 
 serve: $(STAMP)

@@ -31,6 +31,7 @@ from db.registry import ResidentImportRejected, ResidentImportRequest, import_re
 from db.settings import DatabaseSettings
 from geo.crs import parse_crs
 from geo.errors import WanggeError
+from geo.localtime import local_today
 from geo.validation import format_report_table
 
 app = typer.Typer(
@@ -266,13 +267,22 @@ def demo(
             help="Also write the demo's resident register here, as offices send it (GBK CSV and XLSX)"
         ),
     ] = None,
+    live: Annotated[
+        bool,
+        typer.Option(help="Move the demo's dates so that today (in China) is its reference date"),
+    ] = False,
 ) -> None:
-    """Build the synthetic demo county on a real county outline (replaces an earlier demo)."""
+    """Build the synthetic demo county on a real county outline (replaces an earlier demo).
+
+    Its epidemic is that of 2020-02-06 (the round in progress, quarantines,
+    today's temperature checks); ``--live`` moves every date so that day is today.
+    """
     url = _db_url()
     migrations.upgrade(url)
     summary = load_demo(
-        engine_for(url, request_role=None), county_code=county, households=households, seed=seed
-    )
+        engine_for(url, request_role=None), county_code=county, households=households,
+        seed=seed, today=local_today() if live else None,
+    )  # fmt: skip
     typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
     if register_dir is not None:
         for path in write_demo_register(

@@ -117,7 +117,6 @@ def load_demo(
     activity = activity.shifted(shift)
     valid_from = DEMO_VALID_FROM + dt.timedelta(days=min(shift, 0))
     generated = time.perf_counter()
-    _clear_passages(engine, county_code=county_code)
     with engine.begin() as connection:
         _delete_county(connection, county_code=county_code)
         _copy_areas(connection, demo=demo, valid_from=valid_from)
@@ -169,24 +168,6 @@ def load_demo(
 
 
 TAGS = ("hubei_linked", "abroad_14d", "close_contact", "fever")
-
-
-def _clear_passages(engine: Engine, *, county_code: str) -> None:
-    """Delete the county's passages and VACUUM the table, ahead of the load.
-
-    Deleting a resident makes PostgreSQL set ``passage.resident_id`` to null
-    (ON DELETE SET NULL) with one query per resident; with no index on that
-    column each query scans the whole table, dead rows included, which made a
-    re-load of the default demo take minutes. Emptied and vacuumed first, the
-    table costs those queries nothing. (An index on ``passage.resident_id``
-    would make this step unnecessary.)
-    """
-    with engine.begin() as connection:
-        connection.execute(
-            text("DELETE FROM passage WHERE county_code = :county"), {"county": county_code}
-        )
-    with engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM passage"))
 
 
 def _delete_county(connection: Connection, *, county_code: str) -> None:

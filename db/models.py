@@ -548,6 +548,7 @@ class Passage(Base):
         Index("ix_passage_checkpoint_id", "checkpoint_id", "passed_at"),
         Index("ix_passage_home_microgrid_code", "home_microgrid_code"),
         Index("ix_passage_passed_at", "passed_at"),
+        Index("ix_passage_resident_id", "resident_id"),
     )
 
 

@@ -34,6 +34,9 @@ def _now(name: str) -> sa.Column:  # type: ignore[type-arg]
 
 
 def upgrade() -> None:
+    # Deleting a resident nulls their passages (ON DELETE SET NULL): without
+    # this index each delete scans every passage.
+    op.create_index("ix_passage_resident_id", "passage", ["resident_id"])
     op.create_table(
         "app_user",
         sa.Column("id", sa.BigInteger(), primary_key=True),
@@ -156,3 +159,4 @@ def downgrade() -> None:
     for table in ("audit_log", "revoked_token", "login_failure", "user_scope", "app_user"):
         op.drop_table(table)
     op.execute("DROP FUNCTION audit_log_append_only()")
+    op.drop_index("ix_passage_resident_id", "passage")
