@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from api.errors import install_error_handlers
 from api.routes import (
     areas,
+    auth,
     cases,
     checkpoints,
     geocode,
@@ -38,7 +39,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     for module in (
-        health, areas, people, geocode, imports, visits, cases, checkpoints, layers, tiles, ogc,
+        health, auth, areas, people, geocode, imports, visits, cases, checkpoints, layers, tiles, ogc,
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")

@@ -6,18 +6,30 @@ Errors leave as one plain sentence on stderr and a non-zero exit status.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
+import secrets
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
+from sqlalchemy.orm import Session
 
 from api.app import create_app
+from api.security import hash_password
 from api.settings import ApiSettings
 from db import migrate as migrations
+from db.accounts import (
+    create_account,
+    demo_scopes,
+    disable_account,
+    list_accounts,
+    replace_account,
+)
 from db.addresses import AddressImportRejected, import_addresses
+from db.audit import append
 from db.boundaries import (
     BoundaryImportReport,
     BoundaryImportRequest,
@@ -45,6 +57,10 @@ import_app = typer.Typer(
     help="Import the address registry or the resident registry.", no_args_is_help=True
 )
 app.add_typer(import_app, name="import")
+users_app = typer.Typer(
+    help="Accounts: who may log in, with which role, over which areas.", no_args_is_help=True
+)
+app.add_typer(users_app, name="users")
 
 
 def _fail(message: str, *, code: int = 1) -> NoReturn:
@@ -253,6 +269,75 @@ def _echo_report(body: dict[str, object], summary: str, *, as_json: bool) -> Non
     typer.echo(json.dumps(body, ensure_ascii=False, indent=2, default=str) if as_json else summary)
 
 
+# --- wangge users ---------------------------------------------------------------
+def _cli_audit(session: Session, *, command: str, object_id: str | None = None) -> None:
+    """Commands write the audit trail too: the OS account stands for the user."""
+    append(session, action="write", user_name=f"cli:{getpass.getuser()}", method="CLI",
+           path=f"wangge {command}", object_type="cli", object_id=object_id)  # fmt: skip
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="Login name (no spaces)")],
+    role: Annotated[
+        str, typer.Option(help="admin, commander, grid_leader, grid_worker or wall_viewer")
+    ],
+    area: Annotated[
+        list[str] | None,
+        typer.Option(help="Area code the account works on (repeat for several); not for admin"),
+    ] = None,
+    personal: Annotated[
+        bool, typer.Option("--personal", help="A commander who may read personal data")
+    ] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Create an account. Without --password-stdin the password is asked for (not echoed)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        password_hash = hash_password(password)
+    except ValueError as error:
+        _fail(str(error))
+    try:
+        with session_scope(engine_for(_db_url())) as session:
+            account = create_account(
+                session, name=name, role=role, areas=area or [], password_hash=password_hash,
+                can_view_personal=personal, today=local_today(),
+            )  # fmt: skip
+            _cli_audit(session, command="users add", object_id=account.name)
+    except WanggeError as error:
+        _fail(str(error))
+    typer.echo(
+        f"account {account.name}: {account.role} on {', '.join(account.areas) or 'all areas'}"
+    )
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Every account: name, role, areas, personal data, disabled."""
+    with session_scope(engine_for(_db_url())) as session:
+        accounts = list_accounts(session)
+    for a in accounts:
+        flags = [f for f, on in (("personal", a.can_view_personal), ("DISABLED", a.disabled)) if on]
+        typer.echo(f"{a.name}\t{a.role}\t{','.join(a.areas) or '*'}\t{' '.join(flags)}")
+
+
+@users_app.command("disable")
+def users_disable(name: Annotated[str, typer.Argument(help="Login name")]) -> None:
+    """Disable an account; its tokens stop working at once."""
+    try:
+        with session_scope(engine_for(_db_url())) as session:
+            disable_account(session, name=name)
+            _cli_audit(session, command="users disable", object_id=name)
+    except WanggeError as error:
+        _fail(str(error))
+    typer.echo(f"account {name} disabled")
+
+
 # --- demo and serving ----------------------------------------------------------
 @app.command("demo")
 def demo(
@@ -284,11 +369,44 @@ def demo(
         seed=seed, today=local_today() if live else None,
     )  # fmt: skip
     typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+    _demo_accounts(url, county_code=county)
     if register_dir is not None:
         for path in write_demo_register(
             register_dir, county_code=county, households=households, seed=seed
         ):
             typer.echo(f"register: {path}")
+
+
+DEMO_ACCOUNT_NAMES = {
+    "admin": "admin", "commander": "commander", "grid_leader": "leader",
+    "grid_worker": "worker", "wall_viewer": "wall",
+}  # fmt: skip
+
+
+def _demo_accounts(url: str, *, county_code: str) -> None:
+    """One account of each role on the demo county, with fresh passwords,
+    printed and kept in var/demo-accounts.txt (readable by its owner only)."""
+    lines = []
+    with session_scope(engine_for(url)) as session:
+        scopes = demo_scopes(session, county_code=county_code, today=local_today())
+        for role, name in DEMO_ACCOUNT_NAMES.items():
+            password = secrets.token_urlsafe(9)
+            replace_account(
+                session, name=name, role=role, areas=scopes[role],
+                password_hash=hash_password(password), can_view_personal=role == "commander",
+                today=local_today(),
+            )  # fmt: skip
+            lines.append(
+                f"{name:<10} {password:<14} {role:<12} {','.join(scopes[role]) or 'all areas'}"
+            )
+        _cli_audit(session, command="demo (accounts)")
+    path = DatabaseSettings().data_dir.parent / "demo-accounts.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text("name       password       role         areas\n" + "\n".join(lines) + "\n")
+    typer.echo("demo accounts (also in " + str(path) + "):")
+    for line in lines:
+        typer.echo("  " + line)
 
 
 @app.command("serve")

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from api.audit import record_request
 from api.settings import ApiSettings
 from db.engine import database_url, engine_for, session_scope
 from db.settings import DatabaseSettings
@@ -30,9 +31,14 @@ def get_engine() -> Engine:
     return engine_for(database_url(DatabaseSettings(), start_embedded=False))
 
 
-def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+def get_session(
+    request: Request, engine: Annotated[Engine, Depends(get_engine)]
+) -> Iterator[Session]:
+    """The request's session: one transaction, committed with the request's
+    audit row (api.audit) when the route succeeds, rolled back when it fails."""
     with session_scope(engine) as session:
         yield session
+        record_request(request, session)
 
 
 def output_crs(
@@ -55,7 +61,9 @@ def as_of_date(
     return as_of or local_today()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit (and the audit row) happen before the response is
+# sent, so a client never gets a 2xx for a write that was then rolled back.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ApiSettingsDep = Annotated[ApiSettings, Depends(get_api_settings)]
 CrsDep = Annotated[Crs, Depends(output_crs)]
 AsOfDep = Annotated[dt.date, Depends(as_of_date)]

@@ -13,9 +13,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     LimitExceeded,
     NotFound,
+    TooManyRequests,
+    Unauthenticated,
     Unavailable,
     UnknownCRS,
     WanggeError,
@@ -29,6 +32,9 @@ STATUS_BY_ERROR: tuple[tuple[type[WanggeError], int], ...] = (
     (UnknownCRS, 400),
     (InvalidInput, 422),
     (NotFound, 404),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (TooManyRequests, 429),
     (Conflict, 409),
     (Unavailable, 503),
     (WanggeError, 400),
@@ -60,10 +66,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(WanggeError)
     async def _domain(request: Request, exc: WanggeError) -> JSONResponse:
-        return problem(
+        response = problem(
             status=status_for(exc), title=exc.title, detail=str(exc),
             instance=request.url.path, **exc.extra,
         )  # fmt: skip
+        if isinstance(exc, Unauthenticated):
+            response.headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

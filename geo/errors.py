@@ -57,3 +57,25 @@ class Unavailable(WanggeError):
     """A component Wangge needs (database, binaries) is missing or down."""
 
     title = "Service unavailable"
+
+
+class Unauthenticated(WanggeError):
+    """No valid login: no token, a forged or expired one, or a revoked one."""
+
+    title = "Not logged in"
+
+
+class Forbidden(WanggeError):
+    """The account's role may not do this (whatever the object)."""
+
+    title = "Not allowed"
+
+
+class TooManyRequests(WanggeError):
+    """A rate or lock-out limit; ``retry_after_s`` says when to try again."""
+
+    title = "Too many requests"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message, extra={"retry_after_s": retry_after_s})
+        self.retry_after_s = retry_after_s
