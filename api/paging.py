@@ -9,6 +9,7 @@ from fastapi import Query, Request
 
 from api.settings import ApiSettings
 from db.paging import Page
+from geo.errors import InvalidInput
 
 # Offsets beyond this are no page of anything Wangge holds; refusing them keeps
 # the value inside PostgreSQL's bigint (a larger one would be a 500).
@@ -19,10 +20,15 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")]
 
 
 def page_of(settings: ApiSettings, *, limit: int | None, offset: int) -> Page:
-    """The page asked for, its size capped by ``page_limit_max``."""
-    return Page(
-        limit=min(limit or settings.page_limit_default, settings.page_limit_max), offset=offset
-    )
+    """The page asked for; a ``limit`` above ``page_limit_max`` is refused
+    (422 naming the cap), not silently cut, so a client never mistakes a
+    short page for the end of the list."""
+    if limit is not None and limit > settings.page_limit_max:
+        raise InvalidInput(
+            f"limit={limit} is above the page size cap of {settings.page_limit_max};"
+            " ask for less and follow the next links"
+        )
+    return Page(limit=limit or settings.page_limit_default, offset=offset)
 
 
 def paged(request: Request, *, page: Page, matched: int, returned: int) -> dict[str, Any]:
