@@ -6,7 +6,9 @@ rolled back, so tests never see each other's rows. Tests that must commit
 
 from __future__ import annotations
 
+import os
 import random
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +22,9 @@ from db.cluster import Cluster, find_pg_bindir
 from db.migrate import upgrade
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Tokens of the test run are signed with a key of its own, never the one a
+# developer's `make demo` keeps in var/secret_key (servers started by tests inherit it).
+os.environ.setdefault("WANGGE_SECRET_KEY", secrets.token_urlsafe(32))
 SHARED_BOUNDARIES = REPO_ROOT.parent / "shared" / "data" / "boundaries"
 
 
