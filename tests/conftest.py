@@ -21,6 +21,9 @@ from sqlalchemy.orm import Session
 from db.cluster import Cluster, find_pg_bindir
 from db.migrate import upgrade
 
+# Fails the run on any unmasked ID or phone number in a response or a log line.
+pytest_plugins = ["tests.pii_scan"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Tokens of the test run are signed with a key of its own, never the one a
 # developer's `make demo` keeps in var/secret_key (servers started by tests inherit it).
