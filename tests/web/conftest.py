@@ -24,6 +24,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine
 
+from tests.pii_scan import watch_log_file
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Flags that keep Chromium from calling home: the test asserts no request leaves the service.
 CHROMIUM_ARGS = [
@@ -40,31 +42,36 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def served_demo(demo_db_url) -> Iterator[str]:
-    """Base URL of a server on the small demo county."""
+def served_demo(demo_db_url, tmp_path_factory) -> Iterator[str]:
+    """Base URL of a server on the small demo county. Its log goes to a file
+    (a pipe nobody reads would stall the server once full), which the suite's
+    leak scan reads at the end (tests/pii_scan.py)."""
     url = demo_db_url
     port = free_port()
     # A signing key of the test's own: nothing is written to var/secret_key.
     env = os.environ | {"DATABASE_URL": url, "WANGGE_SECRET_KEY": secrets.token_urlsafe(32)}
     wangge = Path(sys.executable).with_name("wangge")
-    server = subprocess.Popen(
-        [str(wangge), "serve", "--port", str(port)], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    log = tmp_path_factory.mktemp("served-demo") / "serve.log"
+    watch_log_file(log)
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            [str(wangge), "serve", "--port", str(port)], env=env,
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(base, server)
+        _wait_ready(base, server, log=log)
         yield base
     finally:
         server.terminate()
         server.wait(timeout=20)
 
 
-def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
+def _wait_ready(base: str, server: subprocess.Popen[bytes], *, log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"wangge serve exited: {server.stderr.read().decode() if server.stderr else ''}")
+            raise RuntimeError(f"wangge serve exited: {log.read_text(errors='replace')}")
         try:
             if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
                 return
@@ -80,7 +87,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()
 
