@@ -14,6 +14,11 @@ What this module promises:
   ``138****5678`` (DESIGN.md, privacy).
 * Bad references in an input (an unknown resident, household or county) are
   :class:`InvalidInput`; an unknown case asked for by id is :class:`NotFound`.
+  A resident, household or county outside the caller's scope is refused in
+  the very words a missing one gets (the caller checks a case's own id with
+  :func:`db.access.object_in_scope`).
+* ``county_code`` of a case of a known person comes from their record; ids,
+  ``home_microgrid_code`` and times are the server's.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from db.access import Scope, area_in_scope, object_in_scope
 from db.areas import IN_FORCE, SUBTREE_CODES, require_area
 from db.models import ACTIVE_CASE_STATUSES, CASE_STATUSES
 from db.paging import Page
@@ -151,17 +157,21 @@ def _check_text(name: str, value: str | None) -> None:
 
 
 # -- writes --------------------------------------------------------------------------------------
-def report_case(session: Session, *, report: CaseReport, today: dt.date) -> CaseDetail:
+def report_case(
+    session: Session, *, report: CaseReport, today: dt.date, scope: Scope
+) -> CaseDetail:
     """Store a new case and its first status change (effective ``reported_on``).
 
     Its ``county_code`` comes from the resident's or household's record; a bare
     address needs ``county_code`` naming a county area in force on ``reported_on``.
     Refuses (``InvalidInput``, with the reason) an unknown status, resident or
     household, a report dated after ``today``, an onset after the report, and a
-    county given that disagrees with the person's record.
+    county given that disagrees with the person's record. The resident,
+    household or county must lie in ``scope`` (on ``today``; the county on
+    ``reported_on``), or it is refused as a missing one.
     """
     _check_report(report, today=today)
-    county_code = _case_county(session, report=report)
+    county_code = _case_county(session, report=report, scope=scope, today=today)
     case_id = int(
         session.execute(
             text(
@@ -212,20 +222,27 @@ def _check_report(report: CaseReport, *, today: dt.date) -> None:
         )
 
 
-def _case_county(session: Session, *, report: CaseReport) -> str:
-    """The county the case belongs to, from the person's record (or the body, for an address)."""
+def _case_county(session: Session, *, report: CaseReport, scope: Scope, today: dt.date) -> str:
+    """The county the case belongs to, from the person's record (or the body, for
+    an address); what it names must be in ``scope``."""
+
+    def in_scope(kind: str, object_id: int) -> bool:
+        return scope.everything or object_in_scope(
+            session, kind=kind, object_id=object_id, scope=scope, as_of=today
+        )
+
     if report.resident_id is not None:
         row = session.execute(
             text("SELECT county_code FROM resident WHERE id = :id"), {"id": report.resident_id}
         ).first()
-        if row is None:
+        if row is None or not in_scope("resident", report.resident_id):
             raise InvalidInput(f"no resident with id {report.resident_id}")
         return _agreeing(str(row[0]), given=report.county_code, whose="the resident's")
     if report.household_id is not None:
         row = session.execute(
             text("SELECT county_code FROM household WHERE id = :id"), {"id": report.household_id}
         ).first()
-        if row is None:
+        if row is None or not in_scope("household", report.household_id):
             raise InvalidInput(f"no household with id {report.household_id}")
         return _agreeing(str(row[0]), given=report.county_code, whose="the household's")
     if report.county_code is None:
@@ -234,7 +251,9 @@ def _case_county(session: Session, *, report: CaseReport) -> str:
         text(f"SELECT 1 FROM area a WHERE a.code = :code AND a.level = 'county' AND {IN_FORCE}"),
         {"code": report.county_code, "as_of": report.reported_on},
     ).first()
-    if found is None:
+    if found is None or not area_in_scope(
+        session, code=report.county_code, scope=scope, as_of=report.reported_on
+    ):
         raise InvalidInput(
             f"county_code {report.county_code!r} is not a county area"
             f" in force on {report.reported_on}"

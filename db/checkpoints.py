@@ -14,6 +14,12 @@ What this module promises:
   its Asia/Shanghai calendar date.
 * ID and phone numbers leave masked (``4453**********1234``, ``138****5678``),
   also inside the reasons given for refusing a row.
+* Scope: a checkpoint belongs to the areas that cover its point. An account
+  places or moves one only inside its areas, and lists only those there. A
+  passage names a known person only to those whose scope holds that person's
+  home: a ``resident_id`` outside it is refused as a missing one, and the
+  ``resident_id`` and ``home_microgrid_code`` of a person living outside it
+  are answered as ``None`` (still stored, for the figures by home).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from shapely.geometry import Point
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
+from db.access import Scope
 from db.areas import IN_FORCE, SUBTREE_CODES, BBox, require_area
 from db.models import CHECKPOINT_KINDS, HEALTH_CODES, Passage
 from db.paging import Page
@@ -210,6 +217,34 @@ def county_at(session: Session, *, point_4326: Point, as_of: dt.date) -> str:
     return str(code)
 
 
+# Does an area of the scope's roots (in force on :as_of) cover the point (:lon, :lat)?
+_POINT_IN_ROOTS = (
+    f"SELECT EXISTS (SELECT 1 FROM area a WHERE a.code = ANY(:roots) AND {IN_FORCE}"
+    " AND ST_Covers(a.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)))"
+)
+# The same for each checkpoint ``k`` of a list (the roots' polygons are few).
+_CHECKPOINT_IN_ROOTS = (
+    f"EXISTS (SELECT 1 FROM area a WHERE a.code = ANY(:roots) AND {IN_FORCE}"
+    " AND ST_Covers(a.geom, k.geom))"
+)
+
+
+def require_point_in_scope(
+    session: Session, *, point_4326: Point, scope: Scope, as_of: dt.date
+) -> None:
+    """``InvalidInput`` unless one of the scope's areas (on ``as_of``) covers the point."""
+    if scope.everything:
+        return
+    inside = session.execute(
+        text(_POINT_IN_ROOTS),
+        {"roots": list(scope.roots), "lon": point_4326.x, "lat": point_4326.y, "as_of": as_of},
+    ).scalar_one()
+    if not inside:
+        raise InvalidInput(
+            f"the point ({point_4326.x:.6f}, {point_4326.y:.6f}) (WGS84) is outside your areas"
+        )
+
+
 def create_checkpoint(
     session: Session,
     *,
@@ -220,12 +255,15 @@ def create_checkpoint(
     crs: Crs,
     note: str | None,
     today: dt.date,
+    scope: Scope,
 ) -> CheckpointRecord:
-    """Store a checkpoint at (x, y) given in ``crs``, in the county covering it today."""
+    """Store a checkpoint at (x, y) given in ``crs``, in the county covering it
+    today; the point must lie in one of ``scope``'s areas (``InvalidInput``)."""
     _check_name(name)
     _check_kind(kind)
     _require_text("note", note)
     point = wgs84_point(x=x, y=y, crs=crs)
+    require_point_in_scope(session, point_4326=point, scope=scope, as_of=today)
     county = county_at(session, point_4326=point, as_of=today)
     checkpoint_id = session.execute(
         text(
@@ -259,11 +297,17 @@ def list_checkpoints(
     bbox: BBox | None,
     active: bool | None,
     page: Page,
+    scope: Scope,
 ) -> tuple[list[CheckpointRecord], int]:
     """Checkpoints whose point lies in area ``within`` (its polygon on ``as_of``)
-    and/or the WGS84 box, of ``kind``, ordered by id; and how many match."""
+    and/or the WGS84 box, of ``kind``, ordered by id; and how many match. Only
+    checkpoints whose point one of ``scope``'s areas covers are listed or
+    counted (the caller checks that ``within`` is in scope)."""
     clauses: list[str] = ["TRUE"]
     params: dict[str, Any] = {"as_of": as_of}
+    if not scope.everything:
+        clauses.append(_CHECKPOINT_IN_ROOTS)
+        params["roots"] = list(scope.roots)
     if within is not None:
         require_area(session, code=within, as_of=as_of)
         clauses.append(
@@ -297,11 +341,14 @@ def list_checkpoints(
 
 
 def update_checkpoint(
-    session: Session, *, checkpoint_id: int, changes: CheckpointChanges, today: dt.date
-) -> CheckpointRecord:
+    session: Session, *, checkpoint_id: int, changes: CheckpointChanges, today: dt.date,
+    scope: Scope,
+) -> CheckpointRecord:  # fmt: skip
     """Apply a partial update. A new location is converted from ``changes.crs``
-    and the county re-derived from it (refused if it lies in no county).
-    ``NotFound`` for an unknown id; ``InvalidInput`` for a bad value or nothing to change."""
+    and the county re-derived from it (refused if it lies in no county, or
+    outside ``scope``'s areas). ``NotFound`` for an unknown id (the caller
+    checks the checkpoint itself is in scope); ``InvalidInput`` for a bad value
+    or nothing to change."""
     sets: list[str] = []
     params: dict[str, Any] = {"id": checkpoint_id}
     if changes.name is not None:
@@ -321,6 +368,7 @@ def update_checkpoint(
         params["note"] = changes.note
     if changes.location is not None:
         point = wgs84_point(x=changes.location[0], y=changes.location[1], crs=changes.crs)
+        require_point_in_scope(session, point_4326=point, scope=scope, as_of=today)
         params |= {"lon": point.x, "lat": point.y}
         params["county"] = county_at(session, point_4326=point, as_of=today)
         sets += ["geom = ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)", "county_code = :county"]
@@ -451,16 +499,83 @@ def _cleaned(row: PassageInput) -> PassageInput:
     )
 
 
+# Codes of the scope's roots and every area below them, as of :as_of (:roots bound).
+_SCOPE_SUBTREE_CODES = f"""
+WITH RECURSIVE sub(code) AS (
+    SELECT a.code FROM area a WHERE a.code = ANY(:roots) AND {IN_FORCE}
+  UNION
+    SELECT a.code FROM area a JOIN sub s ON a.parent_code = s.code WHERE {IN_FORCE}
+) SELECT code FROM sub
+"""
+# Which of the residents :ids live in the scope (where db.access places a resident).
+_RESIDENTS_IN_SCOPE = (
+    "SELECT r.id FROM resident r LEFT JOIN household h ON h.id = r.household_id"
+    " WHERE r.id = ANY(:ids) AND coalesce(h.microgrid_code, h.area_code, h.county_code,"
+    f" r.county_code) IN ({_SCOPE_SUBTREE_CODES})"
+)
+_CODES_IN_SCOPE = (
+    f"SELECT c FROM unnest(CAST(:codes AS text[])) AS c WHERE c IN ({_SCOPE_SUBTREE_CODES})"
+)
+
+
+def _residents_in_scope(
+    session: Session, *, ids: Sequence[int], scope: Scope, as_of: dt.date
+) -> set[int]:
+    if not ids:
+        return set()
+    if scope.everything:
+        return set(ids)
+    rows = session.execute(
+        text(_RESIDENTS_IN_SCOPE), {"ids": list(ids), "roots": list(scope.roots), "as_of": as_of}
+    )
+    return {int(i) for (i,) in rows}
+
+
+def _as_seen_by(
+    session: Session, records: list[PassageRecord], *, scope: Scope, as_of: dt.date
+) -> list[PassageRecord]:
+    """The passages as ``scope`` may see them: a person whose home lies outside
+    it is not named (``resident_id``, ``home_microgrid_code`` → ``None``)."""
+    if scope.everything or not records:
+        return records
+    ids = sorted({r.resident_id for r in records if r.resident_id is not None})
+    codes = sorted({r.home_microgrid_code for r in records if r.home_microgrid_code})
+    shown_ids = _residents_in_scope(session, ids=ids, scope=scope, as_of=as_of)
+    shown_codes: set[str] = set()
+    if codes:
+        shown_codes = {
+            str(c)
+            for (c,) in session.execute(
+                text(_CODES_IN_SCOPE),
+                {"codes": codes, "roots": list(scope.roots), "as_of": as_of},
+            )
+        }
+    return [
+        replace(
+            r,
+            resident_id=r.resident_id if r.resident_id in shown_ids else None,
+            home_microgrid_code=(
+                r.home_microgrid_code if r.home_microgrid_code in shown_codes else None
+            ),
+        )
+        for r in records
+    ]
+
+
 def record_passages(
     session: Session,
     *,
     checkpoint_id: int,
     rows: Sequence[tuple[int, PassageInput]],
     now: dt.datetime,
+    scope: Scope,
 ) -> PassageBatch:
     """Store the good rows of ``(index, passage)`` at the checkpoint and report
     every bad one with its index and reason. Known persons get ``resident_id``
-    and their home micro-grid. ``NotFound`` for an unknown checkpoint."""
+    and their home micro-grid (answered only when ``scope`` holds their home;
+    a ``resident_id`` outside it is refused as an unknown one).
+    ``NotFound`` for an unknown checkpoint (the caller checks it is in scope)."""
+    today = now.astimezone(CHINA_TZ).date()
     county = get_checkpoint(session, checkpoint_id=checkpoint_id).county_code
     rejected: list[RowProblem] = []
     checked: list[tuple[int, PassageInput]] = []
@@ -472,6 +587,8 @@ def record_passages(
         else:
             rejected.append(RowProblem(index=index, reason=problem))
     by_id, by_number = _known_residents(session, rows=[r for _, r in checked])
+    named = _residents_in_scope(session, ids=sorted(by_id), scope=scope, as_of=today)
+    by_id = {i: known for i, known in by_id.items() if i in named}
     values: list[dict[str, Any]] = []
     for index, row in checked:
         known = _attribute(row, by_id=by_id, by_number=by_number)
@@ -488,7 +605,8 @@ def record_passages(
             )
         ]
     rejected.sort(key=lambda p: p.index)
-    return PassageBatch(stored=_passages_by_id(session, ids=ids), rejected=rejected)
+    stored = _as_seen_by(session, _passages_by_id(session, ids=ids), scope=scope, as_of=today)
+    return PassageBatch(stored=stored, rejected=rejected)
 
 
 def _passage_values(
@@ -554,9 +672,13 @@ def list_passages(
     on: dt.date | None,
     flagged: bool | None,
     page: Page,
+    scope: Scope,
+    today: dt.date,
 ) -> tuple[list[PassageRecord], int]:
     """Passages at the checkpoint (on the Asia/Shanghai date ``on``; flagged or
-    not), masked, ordered by time then id; ``NotFound`` for an unknown checkpoint."""
+    not), masked, ordered by time then id; ``NotFound`` for an unknown checkpoint
+    (the caller checks it is in scope). People whose home lies outside
+    ``scope`` (hierarchy of ``today``) are not named."""
     get_checkpoint(session, checkpoint_id=checkpoint_id)
     clauses: list[str] = ["p.checkpoint_id = :checkpoint"]
     params: dict[str, Any] = {"checkpoint": checkpoint_id}
@@ -578,7 +700,7 @@ def list_passages(
         ),
         params | {"limit": page.limit, "offset": page.offset},
     ).all()
-    return [_passage(r) for r in rows], matched
+    return _as_seen_by(session, [_passage(r) for r in rows], scope=scope, as_of=today), matched
 
 
 def flagged_passages_by_microgrid(

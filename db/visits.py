@@ -18,6 +18,12 @@ stored once, even when copies arrive at the same moment — requests with the
 same key are serialised by a transaction-level advisory lock taken before the
 key is looked up. Only stored visits are remembered under a key; a refused
 body stores nothing, so it can be corrected and sent again.
+
+**Scope.** Every function an account reaches takes its :class:`~db.access.Scope`
+(area subtrees). A household, round or area outside it does not exist for the
+caller: it is refused with the very words a missing one gets. A visit's
+``worker`` is the recording account's name (:class:`Recorder`), never a member
+of the body; ids, ``county_code`` and ``distance_m`` are the server's too.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from db.access import Scope, area_in_scope, object_in_scope, round_in_scope
 from db.areas import IN_FORCE, SUBTREE_CODES
 from db.models import VISIT_RESULTS
 from db.paging import Page
@@ -50,11 +57,14 @@ STORED_STATUS = 201  # the answer remembered under a key is always a stored visi
 
 _MAX_BIGINT = 2**63 - 1
 _MAX_PERSONS_SEEN = 10_000
-_TEXT_CAPS = {"note": 2_000, "worker": 200, "far_reason": 1_000}
+_TEXT_CAPS = {"note": 2_000, "far_reason": 1_000}
 _VISIT_MEMBERS = (
-    "household_id", "round_id", "result", "persons_seen", "note", "worker",
+    "household_id", "round_id", "result", "persons_seen", "note",
     "visited_at", "location", "far_reason", "crs", "idempotency_key",
 )  # fmt: skip
+# Members of a stored visit that only the server sets: a body naming one is
+# refused (mass assignment), never silently obeyed or dropped.
+SERVER_SET_MEMBERS = ("id", "county_code", "worker", "distance_m", "created_at")
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 HouseholdRoundStatus = Literal["complete", "incomplete", "unvisited"]
@@ -97,10 +107,12 @@ def round_from_row(row: Any) -> RoundRecord:
 
 
 def create_round(
-    session: Session, *, area_code: str, name: str, start_date: dt.date, end_date: dt.date
-) -> RoundRecord:
+    session: Session, *, area_code: str, name: str, start_date: dt.date, end_date: dt.date,
+    scope: Scope,
+) -> RoundRecord:  # fmt: skip
     """Store a round over ``area_code``. The area must be in force on
-    ``start_date`` and lie in a county (its ``county_code`` becomes the round's);
+    ``start_date``, lie in ``scope`` (an area outside it is refused as a missing
+    one is) and lie in a county (its ``county_code`` becomes the round's);
     ``end_date >= start_date``. Refusals are ``InvalidInput`` with the reason."""
     if end_date < start_date:
         raise InvalidInput(
@@ -115,7 +127,7 @@ def create_round(
         text(f"SELECT a.level, a.county_code FROM area a WHERE a.code = :code AND {IN_FORCE}"),
         {"code": area_code, "as_of": start_date},
     ).first()
-    if area is None:
+    if area is None or not area_in_scope(session, code=area_code, scope=scope, as_of=start_date):
         raise InvalidInput(f"no area with code {area_code!r} on {start_date.isoformat()}")
     county = area[1] or (area_code if area[0] == "county" else None)
     if county is None:
@@ -160,6 +172,41 @@ WITH RECURSIVE up(code, parent_code) AS (
 """
 
 
+# Codes of the scope's roots and every area below them, as of :as_of (:roots bound).
+SCOPE_SUBTREE_CODES = f"""
+WITH RECURSIVE sub(code) AS (
+    SELECT a.code FROM area a WHERE a.code = ANY(:roots) AND {IN_FORCE}
+  UNION
+    SELECT a.code FROM area a JOIN sub s ON a.parent_code = s.code WHERE {IN_FORCE}
+) SELECT code FROM sub
+"""
+# The areas whose rounds a scope sees (db.access.round_in_scope): its subtrees,
+# and every area above one of its roots.
+_SCOPE_ROUND_AREAS = f"""
+WITH RECURSIVE sub(code) AS (
+    SELECT a.code FROM area a WHERE a.code = ANY(:roots) AND {IN_FORCE}
+  UNION
+    SELECT a.code FROM area a JOIN sub s ON a.parent_code = s.code WHERE {IN_FORCE}
+), up(code, parent_code) AS (
+    SELECT a.code, a.parent_code FROM area a WHERE a.code = ANY(:roots) AND {IN_FORCE}
+  UNION
+    SELECT a.code, a.parent_code FROM area a JOIN up u ON a.code = u.parent_code WHERE {IN_FORCE}
+) SELECT code FROM sub UNION SELECT code FROM up
+"""
+
+
+def _round_area_visible(session: Session, *, code: str, scope: Scope, as_of: dt.date) -> bool:
+    """Whether rounds over area ``code`` are visible to ``scope`` on ``as_of``."""
+    if scope.everything:
+        return True
+    return bool(
+        session.execute(
+            text(f"SELECT :code IN ({_SCOPE_ROUND_AREAS})"),
+            {"code": code, "roots": list(scope.roots), "as_of": as_of},
+        ).scalar_one()
+    )
+
+
 def list_rounds(
     session: Session,
     *,
@@ -167,23 +214,31 @@ def list_rounds(
     active_on: dt.date | None,
     as_of: dt.date,
     page: Page,
+    scope: Scope,
 ) -> tuple[list[RoundRecord], int]:
     """A page of rounds (newest start first, then highest id) and the number matched.
 
+    Only rounds ``scope`` sees are listed or counted (as
+    :func:`db.access.round_in_scope` decides on ``as_of``): those over an
+    area of its subtrees or over an area above one of its roots.
     ``within`` keeps rounds whose area is that area, an ancestor or a
     descendant of it, in the hierarchy in force on ``active_on`` (when given)
-    else ``as_of``; ``NotFound`` if ``within`` is not in force then.
+    else ``as_of``; ``NotFound`` if ``within`` is not in force then, or is an
+    area whose rounds the scope does not see (the same words).
     ``active_on`` keeps rounds whose dates cover that day.
     """
     clauses = ["TRUE"]
-    params: dict[str, Any] = {"limit": page.limit, "offset": page.offset}
+    params: dict[str, Any] = {"limit": page.limit, "offset": page.offset, "as_of": as_of}
+    if not scope.everything:
+        clauses.append(f"r.area_code IN ({_SCOPE_ROUND_AREAS})")
+        params["roots"] = list(scope.roots)
     if within is not None:
         day = active_on or as_of
         found = session.execute(
             text(f"SELECT 1 FROM area a WHERE a.code = :code AND {IN_FORCE}"),
             {"code": within, "as_of": day},
         ).first()
-        if found is None:
+        if found is None or not _round_area_visible(session, code=within, scope=scope, as_of=day):
             raise NotFound(f"no area with code {within!r} on {day.isoformat()}")
         related = session.execute(
             text(f"{_ANCESTOR_CODES} UNION SELECT code FROM ({SUBTREE_CODES}) AS d"),
@@ -210,11 +265,13 @@ def list_rounds(
     return [round_from_row(r) for r in rows], matched
 
 
-def round_figures(session: Session, *, round_id: int, as_of: dt.date) -> RoundFigures:
+def round_figures(session: Session, *, round_id: int, as_of: dt.date, scope: Scope) -> RoundFigures:
     """Coverage of a round: its area's households (by micro-grid) split into
-    complete, incomplete and unvisited. The hierarchy is taken on ``as_of``
-    moved into the round's dates (or on ``start_date`` when the round's area is
-    not in force that day); ``NotFound`` if there is no such round."""
+    complete, incomplete and unvisited — only those inside ``scope`` (a
+    commander of one grid sees the county's round counted over that grid).
+    The hierarchy is taken on ``as_of`` moved into the round's dates (or on
+    ``start_date`` when the round's area is not in force that day); ``NotFound``
+    if there is no such round. The caller checks the round is in scope."""
     found = get_round(session, round_id=round_id)
     day = min(max(as_of, found.start_date), found.end_date)
     in_force = session.execute(
@@ -223,6 +280,10 @@ def round_figures(session: Session, *, round_id: int, as_of: dt.date) -> RoundFi
     ).first()
     if in_force is None:
         day = found.start_date
+    in_scope, scope_params = "", {}
+    if not scope.everything:
+        in_scope = f" AND h.microgrid_code IN ({SCOPE_SUBTREE_CODES})"
+        scope_params = {"roots": list(scope.roots)}
     row = session.execute(
         text(
             "WITH st AS ("
@@ -230,14 +291,14 @@ def round_figures(session: Session, *, round_id: int, as_of: dt.date) -> RoundFi
             "         count(v.id) AS visits"
             "  FROM household h"
             "  LEFT JOIN visit v ON v.household_id = h.id AND v.round_id = :round_id"
-            f" WHERE h.county_code = :county AND h.microgrid_code IN ({SUBTREE_CODES})"
+            f" WHERE h.county_code = :county AND h.microgrid_code IN ({SUBTREE_CODES}){in_scope}"
             "  GROUP BY h.id)"
             " SELECT count(*), count(*) FILTER (WHERE complete),"
             " count(*) FILTER (WHERE visits > 0 AND NOT complete),"
             " count(*) FILTER (WHERE visits = 0), coalesce(sum(visits), 0) FROM st"
         ),
         {"round_id": round_id, "county": found.county_code, "within": found.area_code,
-         "as_of": day},
+         "as_of": day} | scope_params,
     ).one()  # fmt: skip
     return RoundFigures(
         as_of=day, households=int(row[0]), complete=int(row[1]), incomplete=int(row[2]),
@@ -279,7 +340,6 @@ class VisitInput:
     result: str
     persons_seen: int
     note: str | None
-    worker: str | None
     visited_at: dt.datetime
     lon_4326: float
     lat_4326: float
@@ -297,6 +357,12 @@ def parse_visit(payload: Any, *, now: dt.datetime) -> VisitInput:
     ``visited_at`` and the reference for "not in the future"."""
     if not isinstance(payload, Mapping):
         raise InvalidInput(f"a visit is a JSON object, not {_json_type(payload)}")
+    server_set = [name for name in SERVER_SET_MEMBERS if name in payload]
+    if server_set:
+        raise InvalidInput(
+            f"{', '.join(server_set)}: set by the server, not by the client (the worker is the"
+            " account that records the visit); leave it out"
+        )
     unknown = sorted(str(k) for k in payload if k not in _VISIT_MEMBERS)
     if unknown:
         raise InvalidInput(
@@ -315,7 +381,6 @@ def parse_visit(payload: Any, *, now: dt.datetime) -> VisitInput:
     return VisitInput(
         household_id=household_id, round_id=_id_member(payload, "round_id"), result=str(result),
         persons_seen=persons_seen, note=_text_member(payload, "note"),
-        worker=_text_member(payload, "worker"),
         visited_at=_visited_at(payload.get("visited_at"), now=now), lon_4326=lon, lat_4326=lat,
         far_reason=(_text_member(payload, "far_reason") or "").strip() or None,
     )  # fmt: skip
@@ -435,15 +500,27 @@ def _visit_json(row: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def record_visit(session: Session, *, visit: VisitInput) -> dict[str, Any]:
-    """Store one checked visit and return it as :func:`_visit_json` shapes it.
+@dataclass(frozen=True)
+class Recorder:
+    """Who records visits: the account's name (stored as each visit's
+    ``worker``) and the scope it works in. ``today`` (China Standard Time) is
+    the day the scope's hierarchy is read on."""
+
+    worker: str
+    scope: Scope
+    today: dt.date
+
+
+def record_visit(session: Session, *, visit: VisitInput, recorder: Recorder) -> dict[str, Any]:
+    """Store one checked visit by ``recorder`` and return it as :func:`_visit_json` shapes it.
 
     The round is ``visit.round_id`` or else the household's active round on the
     visit's date (see :func:`active_round`). Refused with ``InvalidInput``: an
-    unknown household or round, a household outside the round's area (its
-    micro-grid not under the round's area on the visit date), a visit date
-    outside the round's dates, or a visit further than :data:`FAR_VISIT_M`
-    from the household without a ``far_reason`` (the message names the metres).
+    unknown household or round — or one outside the recorder's scope, in the
+    same words —, a household outside the round's area (its micro-grid not
+    under the round's area on the visit date), a visit date outside the round's
+    dates, or a visit further than :data:`FAR_VISIT_M` from the household
+    without a ``far_reason`` (the message names the metres).
     """
     household = session.execute(
         text(
@@ -454,10 +531,14 @@ def record_visit(session: Session, *, visit: VisitInput) -> dict[str, Any]:
         ),
         {"id": visit.household_id, "lon": visit.lon_4326, "lat": visit.lat_4326},
     ).first()
-    if household is None:
+    if household is None or not _household_in_scope(
+        session, household_id=visit.household_id, recorder=recorder
+    ):
         raise InvalidInput(f"household_id {visit.household_id}: no such household")
     county, microgrid, distance_m = household[0], household[1], household[2]
-    round_id = _round_for(session, visit=visit, county=county, microgrid=microgrid)
+    round_id = _round_for(
+        session, visit=visit, county=county, microgrid=microgrid, recorder=recorder
+    )
     if distance_m is not None and distance_m > FAR_VISIT_M and visit.far_reason is None:
         raise InvalidInput(
             f"the visit was recorded {distance_m:.1f} m from household {visit.household_id},"
@@ -474,10 +555,19 @@ def record_visit(session: Session, *, visit: VisitInput) -> dict[str, Any]:
         ),
         {"county": county, "round_id": round_id, "household_id": visit.household_id,
          "result": visit.result, "persons_seen": visit.persons_seen, "note": visit.note,
-         "worker": visit.worker, "visited_at": visit.visited_at, "lon": visit.lon_4326,
+         "worker": recorder.worker, "visited_at": visit.visited_at, "lon": visit.lon_4326,
          "lat": visit.lat_4326, "distance_m": distance_m, "far_reason": visit.far_reason},
     ).one()  # fmt: skip
     return _visit_json(row)
+
+
+def _household_in_scope(session: Session, *, household_id: int, recorder: Recorder) -> bool:
+    if recorder.scope.everything:
+        return True
+    return object_in_scope(
+        session, kind="household", object_id=household_id, scope=recorder.scope,
+        as_of=recorder.today,
+    )  # fmt: skip
 
 
 def _ancestors(session: Session, *, microgrid: str | None, day: dt.date) -> list[str]:
@@ -508,7 +598,12 @@ def active_round(
     return None if found is None else int(found)
 
 
-def _round_for(session: Session, *, visit: VisitInput, county: str, microgrid: str | None) -> int:
+def _round_for(
+    session: Session, *, visit: VisitInput, county: str, microgrid: str | None, recorder: Recorder
+) -> int:
+    """The visit's round. The active round of a household in scope is always
+    visible to the recorder (its area contains the household's micro-grid); a
+    round named in the body must be in scope, or it is refused as a missing one."""
     day = visit.visit_date
     if visit.round_id is None:
         found = active_round(session, county_code=county, microgrid_code=microgrid, day=day)
@@ -520,7 +615,9 @@ def _round_for(session: Session, *, visit: VisitInput, county: str, microgrid: s
             )
         return found
     chosen = _find_round(session, round_id=visit.round_id)
-    if chosen is None:
+    if chosen is None or not round_in_scope(
+        session, round_id=chosen.id, scope=recorder.scope, as_of=recorder.today
+    ):
         raise InvalidInput(f"round_id {visit.round_id}: no such screening round")
     if not chosen.start_date <= day <= chosen.end_date:
         raise InvalidInput(
@@ -575,14 +672,27 @@ def _lock_key(session: Session, *, key: str) -> None:
     )
 
 
-def _submit_one(session: Session, *, payload: Any, key: str | None, now: dt.datetime) -> Submission:
-    """Store (or replay) one visit; the caller holds the lock on ``key``."""
+def _submit_one(
+    session: Session, *, payload: Any, key: str | None, now: dt.datetime, recorder: Recorder
+) -> Submission:
+    """Store (or replay) one visit; the caller holds the lock on ``key``.
+
+    The body is checked — its form, and (before a key is looked up) its
+    household and round being in the recorder's scope — so a replay never
+    answers what the recorder could not have stored."""
+    visit = parse_visit(payload, now=now)
     if key is None:
         return Submission(
-            visit=record_visit(session, visit=parse_visit(payload, now=now)),
+            visit=record_visit(session, visit=visit, recorder=recorder),
             status_code=STORED_STATUS,
             replayed=False,
         )
+    if not _household_in_scope(session, household_id=visit.household_id, recorder=recorder):
+        raise InvalidInput(f"household_id {visit.household_id}: no such household")
+    if visit.round_id is not None and not round_in_scope(
+        session, round_id=visit.round_id, scope=recorder.scope, as_of=recorder.today
+    ):
+        raise InvalidInput(f"round_id {visit.round_id}: no such screening round")
     digest = request_sha256(payload)
     stored = session.execute(
         text(
@@ -597,17 +707,22 @@ def _submit_one(session: Session, *, payload: Any, key: str | None, now: dt.date
                 f"idempotency key {key!r} was already used with a different body;"
                 " send a new key for a new visit"
             )
+        if stored[2].get("worker") != recorder.worker:
+            raise InvalidInput(
+                f"idempotency key {key!r} was already used by another account;"
+                " send a new key for a new visit"
+            )
         return Submission(visit=dict(stored[2]), status_code=int(stored[1]), replayed=True)
-    visit = record_visit(session, visit=parse_visit(payload, now=now))
+    answer = record_visit(session, visit=visit, recorder=recorder)
     session.execute(
         text(
             "INSERT INTO idempotency_record (scope, key, request_sha256, status_code, response)"
             " VALUES (:scope, :key, :digest, :status, CAST(:response AS jsonb))"
         ),
         {"scope": IDEMPOTENCY_SCOPE, "key": key, "digest": digest, "status": STORED_STATUS,
-         "response": json.dumps(visit, ensure_ascii=False)},
+         "response": json.dumps(answer, ensure_ascii=False)},
     )  # fmt: skip
-    return Submission(visit=visit, status_code=STORED_STATUS, replayed=False)
+    return Submission(visit=answer, status_code=STORED_STATUS, replayed=False)
 
 
 def _payload_key(payload: Any, *, header_key: str | None) -> str | None:
@@ -622,20 +737,22 @@ def _payload_key(payload: Any, *, header_key: str | None) -> str | None:
 
 
 def submit_visit(
-    session: Session, *, payload: Any, idempotency_key: str | None, now: dt.datetime
-) -> Submission:
-    """Store one visit (see :func:`record_visit`), idempotently when a key is
-    given (``idempotency_key``, or the body's ``idempotency_key`` member): the
-    same key and body answer what was stored the first time, stored once; the
-    same key with another body is ``InvalidInput``."""
+    session: Session, *, payload: Any, idempotency_key: str | None, now: dt.datetime,
+    recorder: Recorder,
+) -> Submission:  # fmt: skip
+    """Store one visit by ``recorder`` (see :func:`record_visit`), idempotently
+    when a key is given (``idempotency_key``, or the body's ``idempotency_key``
+    member): the same key and body from the same account answer what was
+    stored the first time, stored once; the same key with another body, or
+    from another account, is ``InvalidInput``."""
     key = _payload_key(payload, header_key=idempotency_key)
     if key is not None:
         _lock_key(session, key=key)
-    return _submit_one(session, payload=payload, key=key, now=now)
+    return _submit_one(session, payload=payload, key=key, now=now, recorder=recorder)
 
 
 def submit_visit_batch(
-    session: Session, *, payloads: Sequence[Any], now: dt.datetime
+    session: Session, *, payloads: Sequence[Any], now: dt.datetime, recorder: Recorder
 ) -> list[Submission | WanggeError]:
     """Store each visit of a batch on its own: one answer per item, in order —
     its :class:`Submission`, or the error that refused it (nothing of a refused
@@ -662,7 +779,9 @@ def submit_visit_batch(
             continue
         savepoint = session.begin_nested()
         try:
-            answers.append(_submit_one(session, payload=payload, key=item_key, now=now))
+            answers.append(
+                _submit_one(session, payload=payload, key=item_key, now=now, recorder=recorder)
+            )
         except WanggeError as error:
             savepoint.rollback()
             answers.append(error)
@@ -672,11 +791,22 @@ def submit_visit_batch(
 
 
 def list_visits(
-    session: Session, *, household_id: int | None, round_id: int | None, page: Page
-) -> tuple[list[dict[str, Any]], int]:
+    session: Session, *, household_id: int | None, round_id: int | None, page: Page,
+    scope: Scope, as_of: dt.date,
+) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
     """A page of stored visits (by ``visited_at`` then id), filtered by
-    household and/or round, and the number matched."""
-    clauses, params = ["TRUE"], {"limit": page.limit, "offset": page.offset}
+    household and/or round, and the number matched — only visits of
+    households in ``scope`` (the area a household counts in, as
+    :mod:`db.access` places it, in the hierarchy of ``as_of``): a household
+    outside it lists nothing, as a missing one does."""
+    clauses: list[str] = ["TRUE"]
+    params: dict[str, Any] = {"limit": page.limit, "offset": page.offset}
+    if not scope.everything:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM household h WHERE h.id = v.household_id AND"
+            f" coalesce(h.microgrid_code, h.area_code, h.county_code) IN ({SCOPE_SUBTREE_CODES}))"
+        )
+        params |= {"roots": list(scope.roots), "as_of": as_of}
     for column, value in (("household_id", household_id), ("round_id", round_id)):
         if value is not None:
             if not 0 < value <= _MAX_BIGINT:

@@ -1,5 +1,12 @@
 """Cases: report one, change its status (history kept), read one, list them
-by where the person lives and by status on a date. Persons leave masked."""
+by where the person lives and by status on a date. Persons leave masked.
+
+Every route needs an account. Reporting and changing a status need
+``manage_cases`` and the person, household, county or case in scope; reading
+a case or the list needs ``read_personal`` (a wall viewer, or a commander
+without personal access, gets 403). A case whose person lives outside the
+scope does not exist for the caller (404, the words of a missing one), and
+lists are cut to the scope (``within`` defaults to the account's area)."""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import PrincipalDep, require_object_in_scope, scoped_within
 from api.deps import ApiSettingsDep, SessionDep
 from api.paging import page_of, paged
 from db.cases import (
@@ -71,15 +79,24 @@ def _detail(detail: CaseDetail) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, summary="Report a case (its first status is the report)")
-def create_case(body: CaseIn, session: SessionDep, response: Response) -> dict[str, Any]:
+def create_case(
+    body: CaseIn, session: SessionDep, principal: PrincipalDep, response: Response
+) -> dict[str, Any]:
+    principal.require("manage_cases")
     report = CaseReport(**body.model_dump())
-    detail = report_case(session, report=report, today=local_today())
+    detail = report_case(session, report=report, today=local_today(), scope=principal.scope)
     response.headers["Location"] = f"/api/cases/{detail.case.id}"
     return _detail(detail)
 
 
 @router.post("/{case_id}/status", summary="Change a case's status from a date (history kept)")
-def change_status(case_id: CaseId, body: StatusIn, session: SessionDep) -> dict[str, Any]:
+def change_status(
+    case_id: CaseId, body: StatusIn, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    principal.require("manage_cases")
+    require_object_in_scope(
+        session, principal, kind="case", object_id=case_id, noun="case", as_of=local_today()
+    )
     detail = change_case_status(
         session, case_id=case_id, status=body.status, effective_on=body.effective_on,
         note=body.note, today=local_today(),
@@ -88,23 +105,28 @@ def change_status(case_id: CaseId, body: StatusIn, session: SessionDep) -> dict[
 
 
 @router.get("/{case_id}", summary="One case with its status history (person masked)")
-def get_case(case_id: CaseId, session: SessionDep) -> dict[str, Any]:
+def get_case(case_id: CaseId, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+    principal.require("read_personal")
+    require_object_in_scope(
+        session, principal, kind="case", object_id=case_id, noun="case", as_of=local_today()
+    )
     return _detail(case_detail(session, case_id=case_id))
 
 
 @router.get("", summary="Cases by where the person lives and by status on a date (paged)")
 def cases(
-    request: Request, session: SessionDep, settings: ApiSettingsDep,
+    request: Request, session: SessionDep, principal: PrincipalDep, settings: ApiSettingsDep,
     within: Annotated[str | None, Query(max_length=32, pattern=NoNul, description="Area code: cases whose person lives in it")] = None,
     status: Annotated[str | None, Query(max_length=16, description="Status on as_of: suspected, confirmed, asymptomatic, recovered, ruled_out, or active (the first three)")] = None,
     as_of: Annotated[dt.date | None, Query(description="Status on this date (default today, Asia/Shanghai)")] = None,
     limit: Annotated[int | None, Query(ge=1, description="Page size (capped by the server)")] = None,
     offset: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
 ) -> dict[str, Any]:  # fmt: skip
+    principal.require("read_personal")
     page = page_of(settings, limit=limit, offset=offset)
-    records, matched = list_cases(
-        session, as_of=as_of or local_today(), within=within, status=status, page=page
-    )
+    day = as_of or local_today()
+    area = scoped_within(session, principal, within=within, as_of=day)
+    records, matched = list_cases(session, as_of=day, within=area, status=status, page=page)
     return {"items": [asdict(r) for r in records]} | paged(
         request, page=page, matched=matched, returned=len(records)
     )

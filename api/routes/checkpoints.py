@@ -1,4 +1,11 @@
-"""Checkpoints (GeoJSON points) and the passages recorded at them (masked)."""
+"""Checkpoints (GeoJSON points) and the passages recorded at them (masked).
+
+Every route needs an account. A checkpoint exists for the caller when one of
+their areas covers its point (404, the words of a missing one, otherwise).
+Adding or changing one needs ``manage_checkpoints`` and the point inside the
+caller's areas (422 "outside your areas"); reading them ``read_aggregates``,
+lists cut to the scope. Recording passages needs ``record_passages``, reading
+them ``read_personal``."""
 
 from __future__ import annotations
 
@@ -9,7 +16,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.orm import Session
 
+from api.auth import (
+    Principal,
+    PrincipalDep,
+    require_area_in_scope,
+    require_object_in_scope,
+)
 from api.deps import ApiSettingsDep, CrsDep, SessionDep
 from api.paging import page_of, paged
 from api.responses import GeoJSONResponse
@@ -126,12 +140,21 @@ def _xy(point: GeoJSONPoint) -> tuple[float, float]:
     return point.coordinates[0], point.coordinates[1]
 
 
+def _require_checkpoint(session: Session, principal: Principal, checkpoint_id: int) -> None:
+    """404, as for a missing one, unless the checkpoint lies in the caller's areas."""
+    require_object_in_scope(
+        session, principal, kind="checkpoint", object_id=checkpoint_id, noun="checkpoint",
+        as_of=local_today(),
+    )  # fmt: skip
+
+
 @router.post("", status_code=201, response_class=GeoJSONResponse, summary="Add a checkpoint")
-def create(body: CheckpointIn, session: SessionDep) -> GeoJSONResponse:
+def create(body: CheckpointIn, session: SessionDep, principal: PrincipalDep) -> GeoJSONResponse:
+    principal.require("manage_checkpoints")
     x, y = _xy(body.location)
     record = create_checkpoint(
         session, name=body.name, kind=body.kind, x=x, y=y, crs=parse_crs(body.crs),
-        note=body.note, today=local_today(),
+        note=body.note, today=local_today(), scope=principal.scope,
     )  # fmt: skip
     return GeoJSONResponse(
         checkpoint_feature(record),
@@ -142,7 +165,8 @@ def create(body: CheckpointIn, session: SessionDep) -> GeoJSONResponse:
 
 @router.get("", response_class=GeoJSONResponse, summary="Checkpoints (FeatureCollection, paged)")
 def checkpoints(
-    request: Request, session: SessionDep, settings: ApiSettingsDep, crs: CrsDep,
+    request: Request, session: SessionDep, principal: PrincipalDep, settings: ApiSettingsDep,
+    crs: CrsDep,
     within: Annotated[str | None, Query(max_length=32, pattern=NoNul, description="Area code: checkpoints whose point lies in it")] = None,
     kind: Annotated[str | None, Query(max_length=32, description="highway_exit, village_entrance, estate_gate or port")] = None,
     bbox: Annotated[str | None, Query(max_length=200, description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
@@ -151,10 +175,15 @@ def checkpoints(
     limit: Annotated[int | None, Query(ge=1, description="Page size (capped by the server)")] = None,
     offset: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
 ) -> GeoJSONResponse:  # fmt: skip
+    principal.require("read_aggregates")
     page = page_of(settings, limit=limit, offset=offset)
+    day = as_of or local_today()
+    if within is not None:
+        require_area_in_scope(session, principal, code=within, as_of=day)
     records, matched = list_checkpoints(
-        session, as_of=as_of or local_today(), within=within, kind=kind,
+        session, as_of=day, within=within, kind=kind,
         bbox=BBox.parse(bbox) if bbox else None, active=active, page=page,
+        scope=principal.scope,
     )  # fmt: skip
     body = {
         "type": "FeatureCollection",
@@ -164,7 +193,11 @@ def checkpoints(
 
 
 @router.get("/{checkpoint_id}", response_class=GeoJSONResponse, summary="One checkpoint (Feature)")
-def one(checkpoint_id: CheckpointId, session: SessionDep, crs: CrsDep) -> GeoJSONResponse:
+def one(
+    checkpoint_id: CheckpointId, session: SessionDep, principal: PrincipalDep, crs: CrsDep
+) -> GeoJSONResponse:
+    principal.require("read_aggregates")
+    _require_checkpoint(session, principal, checkpoint_id)
     record = get_checkpoint(session, checkpoint_id=checkpoint_id)
     return GeoJSONResponse(checkpoint_feature(record, crs=crs))
 
@@ -173,8 +206,11 @@ def one(checkpoint_id: CheckpointId, session: SessionDep, crs: CrsDep) -> GeoJSO
     "/{checkpoint_id}", response_class=GeoJSONResponse, summary="Change a checkpoint's fields"
 )
 def patch(
-    checkpoint_id: CheckpointId, body: CheckpointPatch, session: SessionDep
-) -> GeoJSONResponse:
+    checkpoint_id: CheckpointId, body: CheckpointPatch, session: SessionDep,
+    principal: PrincipalDep,
+) -> GeoJSONResponse:  # fmt: skip
+    principal.require("manage_checkpoints")
+    _require_checkpoint(session, principal, checkpoint_id)
     given = body.model_fields_set
     for name in ("name", "kind", "location", "active"):
         if name in given and getattr(body, name) is None:
@@ -187,8 +223,9 @@ def patch(
         note=body.note, set_note="note" in given,
     )  # fmt: skip
     record = update_checkpoint(
-        session, checkpoint_id=checkpoint_id, changes=changes, today=local_today()
-    )
+        session, checkpoint_id=checkpoint_id, changes=changes, today=local_today(),
+        scope=principal.scope,
+    )  # fmt: skip
     return GeoJSONResponse(checkpoint_feature(record))
 
 
@@ -218,16 +255,20 @@ def _parse_rows(payload: Any) -> tuple[list[tuple[int, PassageInput]], list[dict
     summary="Record passages: one object, or an array (good rows stored, bad ones reported)",
 )  # fmt: skip
 def post_passages(
-    checkpoint_id: CheckpointId, session: SessionDep, payload: Annotated[Any, Body()]
-) -> JSONResponse:
+    checkpoint_id: CheckpointId, session: SessionDep, principal: PrincipalDep,
+    payload: Annotated[Any, Body()],
+) -> JSONResponse:  # fmt: skip
+    principal.require("record_passages")
+    _require_checkpoint(session, principal, checkpoint_id)
     if isinstance(payload, list) and not payload:
         raise InvalidInput("the array holds no passage")
     if isinstance(payload, list) and len(payload) > MAX_PASSAGES_PER_REQUEST:
         raise InvalidInput(f"at most {MAX_PASSAGES_PER_REQUEST} passages per request")
     good, bad = _parse_rows(payload)
     batch = record_passages(
-        session, checkpoint_id=checkpoint_id, rows=good, now=dt.datetime.now(CHINA_TZ)
-    )
+        session, checkpoint_id=checkpoint_id, rows=good, now=dt.datetime.now(CHINA_TZ),
+        scope=principal.scope,
+    )  # fmt: skip
     rejected = sorted(bad + [asdict(p) for p in batch.rejected], key=lambda p: p["index"])
     if not isinstance(payload, list):
         if rejected:
@@ -252,15 +293,19 @@ def _passage(batch: PassageBatch, position: int) -> dict[str, Any]:
 
 @router.get("/{checkpoint_id}/passages", summary="Passages at a checkpoint (masked, paged)")
 def passages(
-    checkpoint_id: CheckpointId, request: Request, session: SessionDep, settings: ApiSettingsDep,
+    checkpoint_id: CheckpointId, request: Request, session: SessionDep, principal: PrincipalDep,
+    settings: ApiSettingsDep,
     date: Annotated[dt.date | None, Query(description="Asia/Shanghai date of the passages (default: all)")] = None,
     flagged: Annotated[bool | None, Query(description="Only flagged (true) or unflagged (false) ones")] = None,
     limit: Annotated[int | None, Query(ge=1, description="Page size (capped by the server)")] = None,
     offset: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
 ) -> dict[str, Any]:  # fmt: skip
+    principal.require("read_personal")
+    _require_checkpoint(session, principal, checkpoint_id)
     page = page_of(settings, limit=limit, offset=offset)
     records, matched = list_passages(
-        session, checkpoint_id=checkpoint_id, on=date, flagged=flagged, page=page
-    )
+        session, checkpoint_id=checkpoint_id, on=date, flagged=flagged, page=page,
+        scope=principal.scope, today=local_today(),
+    )  # fmt: skip
     items = [asdict(r) | {"passed_at": r.passed_at.isoformat()} for r in records]
     return {"items": items} | paged(request, page=page, matched=matched, returned=len(records))

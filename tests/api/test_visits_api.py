@@ -15,7 +15,11 @@ from sqlalchemy import create_engine, text
 
 from api.app import create_app
 from api.deps import get_engine
+from api.security import hash_password
+from db.accounts import create_account
 from db.engine import session_scope
+from geo.localtime import local_today
+from tests.api.conftest import TEST_PASSWORD, bearer
 from tests.db.test_visits import (
     COUNTY,
     GEOD,
@@ -125,6 +129,7 @@ def test_visit_is_stored_with_its_distance(client: TestClient, session, field: F
     assert stored["round_id"] == field.grid_round_2.id
     assert stored["location"]["type"] == "Point"
     assert (stored["note"], stored["persons_seen"], stored["result"]) == ("全家在家", 3, "complete")
+    assert stored["worker"] == "test_admin"  # the account, never the body
     listed = client.get("/api/visits", params={"household_id": field.h2}).json()
     assert listed["numberMatched"] == 1 and listed["items"] == [stored]
 
@@ -284,24 +289,57 @@ def test_batch_stores_the_good_and_reports_each_bad(
     assert_problem(with_header, 422, "own idempotency_key")
 
 
+def test_server_set_members_are_refused_by_name(client: TestClient, session, field: Field) -> None:
+    good = visit_body(field.h1, at=field.point("h1"))
+    for member, value in [("worker", "王五"), ("distance_m", 0.0), ("id", 1), ("county_code", "x"),
+                          ("created_at", "2020-02-06T10:00:00+08:00")]:  # fmt: skip
+        problem = assert_problem(client.post("/api/visits", json=good | {member: value}), 422)
+        assert problem["detail"].startswith(f"{member}: set by the server"), problem["detail"]
+    batch = client.post("/api/visits", json=[good | {"worker": "王五"}]).json()["results"]
+    assert batch[0]["status"] == 422 and "worker: set by the server" in batch[0]["detail"]
+    assert count(session, "SELECT count(*) FROM visit WHERE household_id = :h", h=field.h1) == 0
+    for extra in ({"county_code": COUNTY}, {"id": 5}):
+        assert_problem(
+            client.post("/api/rounds", json={"area_code": COUNTY, "name": "x",
+                        "start_date": "2020-02-03", "end_date": "2020-02-04"} | extra),
+            422, next(iter(extra)),
+        )  # fmt: skip
+
+
+def test_one_key_from_two_accounts_is_not_a_replay(
+    client: TestClient, login, session, field: Field
+) -> None:
+    body = visit_body(field.h1, at=field.point("h1"))
+    headers = {"Idempotency-Key": "shared-phone:1"}
+    assert client.post("/api/visits", json=body, headers=headers).status_code == 201
+    other = login("second_admin", "admin")
+    refused = other.post("/api/visits", json=body, headers=headers)
+    assert_problem(refused, 422, "already used by another account")
+    assert count(session, "SELECT count(*) FROM visit WHERE household_id = :h", h=field.h1) == 1
+
+
 # -- concurrency, through the app, on a committed database -----------------------------------------
 @pytest.fixture(scope="module")
-def committed_app(pg) -> Iterator[tuple[Any, Any, Field]]:
+def committed_app(pg) -> Iterator[tuple[Any, Any, Field, dict[str, str]]]:
     engine = create_engine(pg.database("visits_concurrency_api"), pool_size=12, max_overflow=4)
     with session_scope(engine) as setup:
         built = build_field(setup)
+        create_account(setup, name="concurrent_worker", role="admin", areas=[],
+                       password_hash=hash_password(TEST_PASSWORD), today=local_today())  # fmt: skip
     app = create_app()
     app.dependency_overrides[get_engine] = lambda: engine
-    yield app, engine, built
+    with TestClient(app) as login_client:
+        headers = bearer(login_client, "concurrent_worker")
+    yield app, engine, built, headers
     engine.dispose()
 
 
 def test_concurrent_duplicate_posts_store_one_visit(committed_app) -> None:
-    app, engine, built = committed_app
+    app, engine, built, auth = committed_app
     body = visit_body(built.h1, at=built.point("h1"), note="http-concurrent")
 
     def post(i: int) -> tuple[int, dict[str, Any]]:
-        client = TestClient(app)  # one per thread: each request runs as the server would
+        client = TestClient(app, headers=auth)  # one per thread, as the server would run them
         response = client.post("/api/visits", json=body, headers={"Idempotency-Key": "same-key"})
         return response.status_code, response.json()
 
@@ -322,7 +360,7 @@ def test_concurrent_duplicate_posts_store_one_visit(committed_app) -> None:
     ]
 
     def post_batch(i: int) -> list[dict[str, Any]]:
-        response = TestClient(app).post("/api/visits", json=queue)
+        response = TestClient(app, headers=auth).post("/api/visits", json=queue)
         assert response.status_code == 200, response.text
         return [r["id"] for r in response.json()["results"]]
 

@@ -14,6 +14,7 @@ from shapely.geometry import box
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from db.access import Scope
 from db.cases import (
     CaseReport,
     active_cases_by_microgrid,
@@ -34,6 +35,7 @@ OTHER_COUNTY, MG_O1 = "990200", "990200001001"
 FIRST_DAY = dt.date(2020, 1, 1)
 TODAY = dt.date(2020, 3, 1)
 PAGE = Page(limit=100, offset=0)
+EVERYTHING = Scope(everything=True, roots=())
 
 
 def id_number(first17: str) -> str:
@@ -147,7 +149,7 @@ def county(session: Session) -> County:
 def report(session: Session, **fields) -> int:
     fields.setdefault("status", "confirmed")
     fields.setdefault("reported_on", dt.date(2020, 2, 1))
-    return report_case(session, report=CaseReport(**fields), today=TODAY).case.id
+    return report_case(session, report=CaseReport(**fields), today=TODAY, scope=EVERYTHING).case.id
 
 
 def recount(session: Session, *, as_of: dt.date, statuses: tuple[str, ...]) -> dict[str, int]:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
+from db.access import Scope
 from db.areas import BBox
 from db.checkpoints import (
     CheckpointChanges,
@@ -44,6 +45,7 @@ TODAY = dt.date(2020, 3, 1)
 NOW = dt.datetime(2020, 3, 1, 12, 0, tzinfo=SHANGHAI)
 PAGE = Page(limit=100, offset=0)
 TRUTH = (113.03, 22.04)  # WGS84, in town A
+EVERYTHING = Scope(everything=True, roots=())
 
 
 @pytest.fixture
@@ -55,7 +57,7 @@ def county(session) -> County:
 def checkpoint(session, county) -> int:
     return create_checkpoint(
         session, name="A 镇高速出口", kind="highway_exit", x=TRUTH[0], y=TRUTH[1], crs=WGS84,
-        note=None, today=TODAY,
+        note=None, today=TODAY, scope=EVERYTHING,
     ).id  # fmt: skip
 
 
@@ -78,7 +80,7 @@ def passage(**fields) -> PassageInput:
 
 def store(session, checkpoint_id: int, *rows: PassageInput):
     return record_passages(
-        session, checkpoint_id=checkpoint_id, rows=list(enumerate(rows)), now=NOW
+        session, checkpoint_id=checkpoint_id, rows=list(enumerate(rows)), now=NOW, scope=EVERYTHING
     )
 
 
@@ -88,7 +90,7 @@ def test_gcj02_and_bd09_input_lands_within_a_metre_of_its_truth(session, county,
     x, y = (float(v) for v in forward(TRUTH[0], TRUTH[1]))
     record = create_checkpoint(
         session, name="村口", kind="village_entrance", x=x, y=y, crs=parse_crs(crs_name),
-        note="24 小时值守", today=TODAY,
+        note="24 小时值守", today=TODAY, scope=EVERYTHING,
     )  # fmt: skip
     assert distance_m(session, record.id, *TRUTH) < 1.0
     assert distance_m(session, record.id, x, y) > 100  # the offset was really removed
@@ -98,19 +100,51 @@ def test_gcj02_and_bd09_input_lands_within_a_metre_of_its_truth(session, county,
 def test_a_point_in_no_county_is_refused(session, county) -> None:
     with pytest.raises(InvalidInput, match="lies in no county"):
         create_checkpoint(
-            session, name="海上", kind="port", x=112.5, y=21.5, crs=WGS84, note=None, today=TODAY
+            session,
+            name="海上",
+            kind="port",
+            x=112.5,
+            y=21.5,
+            crs=WGS84,
+            note=None,
+            today=TODAY,
+            scope=EVERYTHING,
         )
     with pytest.raises(InvalidInput, match="not a point on Earth"):
         create_checkpoint(
-            session, name="x", kind="port", x=200.0, y=22.0, crs=WGS84, note=None, today=TODAY
+            session,
+            name="x",
+            kind="port",
+            x=200.0,
+            y=22.0,
+            crs=WGS84,
+            note=None,
+            today=TODAY,
+            scope=EVERYTHING,
         )
     with pytest.raises(InvalidInput, match="kind 'bridge'"):
         create_checkpoint(
-            session, name="x", kind="bridge", x=113.0, y=22.0, crs=WGS84, note=None, today=TODAY
+            session,
+            name="x",
+            kind="bridge",
+            x=113.0,
+            y=22.0,
+            crs=WGS84,
+            note=None,
+            today=TODAY,
+            scope=EVERYTHING,
         )
     with pytest.raises(InvalidInput, match="name is empty"):
         create_checkpoint(
-            session, name=" ", kind="port", x=113.0, y=22.0, crs=WGS84, note=None, today=TODAY
+            session,
+            name=" ",
+            kind="port",
+            x=113.0,
+            y=22.0,
+            crs=WGS84,
+            note=None,
+            today=TODAY,
+            scope=EVERYTHING,
         )
 
 
@@ -120,7 +154,7 @@ def test_update_moves_renames_and_clears(session, county, checkpoint) -> None:
         session, checkpoint_id=checkpoint,
         changes=CheckpointChanges(name="新名", location=(x, y), crs=GCJ02, active=False,
                                   note=None, set_note=True),
-        today=TODAY,
+        today=TODAY, scope=EVERYTHING,
     )  # fmt: skip
     assert (moved.name, moved.active, moved.note, moved.county_code) == (
         "新名", False, None, OTHER_COUNTY,
@@ -128,21 +162,29 @@ def test_update_moves_renames_and_clears(session, county, checkpoint) -> None:
     assert distance_m(session, checkpoint, 114.05, 22.05) < 1.0
     kept = update_checkpoint(
         session, checkpoint_id=checkpoint, changes=CheckpointChanges(note="夜间关闭", active=True),
-        today=TODAY,
+        today=TODAY, scope=EVERYTHING,
     )  # fmt: skip
     assert (kept.note, kept.active) == (None, True)  # a note only changes with set_note
     with pytest.raises(InvalidInput, match="nothing to change"):
         update_checkpoint(
-            session, checkpoint_id=checkpoint, changes=CheckpointChanges(), today=TODAY
+            session,
+            checkpoint_id=checkpoint,
+            changes=CheckpointChanges(),
+            today=TODAY,
+            scope=EVERYTHING,
         )
     with pytest.raises(InvalidInput, match="lies in no county"):
         update_checkpoint(
             session, checkpoint_id=checkpoint,
-            changes=CheckpointChanges(location=(0.0, 0.0)), today=TODAY,
+            changes=CheckpointChanges(location=(0.0, 0.0)), today=TODAY, scope=EVERYTHING,
         )  # fmt: skip
     with pytest.raises(NotFound):
         update_checkpoint(
-            session, checkpoint_id=999_999_999, changes=CheckpointChanges(active=True), today=TODAY
+            session,
+            checkpoint_id=999_999_999,
+            changes=CheckpointChanges(active=True),
+            today=TODAY,
+            scope=EVERYTHING,
         )
     with pytest.raises(NotFound):
         get_checkpoint(session, checkpoint_id=999_999_999)
@@ -151,12 +193,14 @@ def test_update_moves_renames_and_clears(session, county, checkpoint) -> None:
 def test_list_filters(session, county, checkpoint) -> None:
     gate = create_checkpoint(
         session, name="B 小区门", kind="estate_gate", x=113.15, y=22.05, crs=WGS84, note=None,
-        today=TODAY,
+        today=TODAY, scope=EVERYTHING,
     ).id  # fmt: skip
 
     def ids(**filters) -> list[int]:
         args = {"within": None, "kind": None, "bbox": None, "active": None} | filters
-        records, matched = list_checkpoints(session, as_of=TODAY, page=PAGE, **args)
+        records, matched = list_checkpoints(
+            session, as_of=TODAY, page=PAGE, scope=EVERYTHING, **args
+        )
         assert matched == len(records)
         return [r.id for r in records]
 
@@ -166,7 +210,11 @@ def test_list_filters(session, county, checkpoint) -> None:
     assert ids(within=COUNTY, kind="estate_gate") == [gate]
     assert ids(bbox=BBox(113.1, 22.0, 113.2, 22.1)) == [gate]
     update_checkpoint(
-        session, checkpoint_id=gate, changes=CheckpointChanges(active=False), today=TODAY
+        session,
+        checkpoint_id=gate,
+        changes=CheckpointChanges(active=False),
+        today=TODAY,
+        scope=EVERYTHING,
     )
     assert ids(within=COUNTY, active=True) == [checkpoint]
     with pytest.raises(InvalidInput, match="kind 'gate'"):
@@ -269,19 +317,45 @@ def test_naive_times_are_shanghai_and_days_are_shanghai_days(session, county, ch
     assert flagged_passages_by_microgrid(session, county_code=OTHER_COUNTY, on=feb2) == {MG_O1: 1}
     assert flagged_passages_by_microgrid(session, county_code="nope", on=feb2) == {}
     on_feb2, matched = list_passages(
-        session, checkpoint_id=checkpoint, on=feb2, flagged=None, page=PAGE
+        session,
+        checkpoint_id=checkpoint,
+        on=feb2,
+        flagged=None,
+        page=PAGE,
+        scope=EVERYTHING,
+        today=TODAY,
     )
     assert matched == 4 and all(p.passed_at.date() == feb2 for p in on_feb2)
     flagged, matched = list_passages(
-        session, checkpoint_id=checkpoint, on=feb2, flagged=True, page=PAGE
+        session,
+        checkpoint_id=checkpoint,
+        on=feb2,
+        flagged=True,
+        page=PAGE,
+        scope=EVERYTHING,
+        today=TODAY,
     )
     assert matched == 3 == len(flagged) and all(p.flagged for p in flagged)
     page, matched = list_passages(
-        session, checkpoint_id=checkpoint, on=None, flagged=None, page=Page(limit=2, offset=1)
+        session,
+        checkpoint_id=checkpoint,
+        on=None,
+        flagged=None,
+        page=Page(limit=2, offset=1),
+        scope=EVERYTHING,
+        today=TODAY,
     )
     assert matched == 5 and len(page) == 2
     with pytest.raises(NotFound):
-        list_passages(session, checkpoint_id=999_999_999, on=None, flagged=None, page=PAGE)
+        list_passages(
+            session,
+            checkpoint_id=999_999_999,
+            on=None,
+            flagged=None,
+            page=PAGE,
+            scope=EVERYTHING,
+            today=TODAY,
+        )
 
 
 def test_flagged_counts_equal_a_recount(session, county, checkpoint) -> None:

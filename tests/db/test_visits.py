@@ -18,8 +18,10 @@ from shapely.geometry import box
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from db.access import Scope
 from db.engine import session_scope
 from db.visits import (
+    Recorder,
     RoundRecord,
     Submission,
     active_round,
@@ -39,6 +41,9 @@ COUNTY = "990301"
 FIRST_DAY = dt.date(2020, 1, 1)
 NOW = dt.datetime(2020, 3, 1, 12, 0, tzinfo=dt.UTC)  # "now" for every parse in these tests
 GEOD = Geod(ellps="WGS84")
+EVERYTHING = Scope(everything=True, roots=())
+# The account recording the visits of these tests: sees every area.
+RECORDER = Recorder(worker="李网格员", scope=EVERYTHING, today=NOW.date())
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,7 @@ def build_field(session: Session) -> Field:
     def new_round(area: str, name: str, start: int, end: int) -> RoundRecord:
         return create_round(
             session, area_code=area, name=name,
-            start_date=feb.replace(day=start), end_date=feb.replace(day=end),
+            start_date=feb.replace(day=start), end_date=feb.replace(day=end), scope=EVERYTHING,
         )  # fmt: skip
 
     return Field(
@@ -132,7 +137,6 @@ def visit_body(
         "household_id": household_id,
         "result": "complete",
         "persons_seen": 3,
-        "worker": "李网格员",
         "visited_at": "2020-02-06T10:00:00+08:00",
         "location": {
             "type": "Point",
@@ -164,9 +168,10 @@ def test_create_round_derives_county_and_refuses_bad_ones(session: Session, fiel
          "on 2019-12-01"),
     ]:  # fmt: skip
         with pytest.raises(InvalidInput, match=needle):
-            create_round(session, name="x", **kwargs)
+            create_round(session, name="x", scope=EVERYTHING, **kwargs)
     with pytest.raises(InvalidInput, match="blank"):
-        create_round(session, area_code=COUNTY, name="  ", start_date=FIRST_DAY, end_date=FIRST_DAY)
+        create_round(session, area_code=COUNTY, name="  ", start_date=FIRST_DAY, end_date=FIRST_DAY,
+                     scope=EVERYTHING)  # fmt: skip
 
 
 def test_rounds_within_go_up_and_down_the_hierarchy(session: Session, field: Field) -> None:
@@ -176,7 +181,7 @@ def test_rounds_within_go_up_and_down_the_hierarchy(session: Session, field: Fie
     day = dt.date(2020, 2, 1)
 
     def ids(**kwargs: Any) -> set[int]:
-        records, matched = list_rounds(session, as_of=day, page=page, **kwargs)
+        records, matched = list_rounds(session, as_of=day, page=page, scope=EVERYTHING, **kwargs)
         assert matched == len(records)
         return {r.id for r in records}
 
@@ -192,18 +197,24 @@ def test_rounds_within_go_up_and_down_the_hierarchy(session: Session, field: Fie
     assert ids(within=COUNTY, active_on=dt.date(2020, 2, 12)) == {f.county_round.id}
     assert ids(within=COUNTY, active_on=dt.date(2020, 2, 10)) == everything - {f.microgrid_round.id}
     with pytest.raises(NotFound, match="no area with code 'nowhere'"):
-        list_rounds(session, within="nowhere", active_on=None, as_of=day, page=page)
+        list_rounds(
+            session, within="nowhere", active_on=None, as_of=day, page=page, scope=EVERYTHING
+        )
 
 
 def test_figures_and_household_status_equal_a_recount(session: Session, field: Field) -> None:
     here = {name: field.point(name) for name in ("h1", "h2")}
     submit_visit(session, payload=visit_body(field.h1, at=here["h1"], result="nobody_home"),
-                 idempotency_key=None, now=NOW)  # fmt: skip
+                 idempotency_key=None, now=NOW, recorder=RECORDER)  # fmt: skip
     submit_visit(
-        session, payload=visit_body(field.h1, at=here["h1"]), idempotency_key=None, now=NOW
+        session,
+        payload=visit_body(field.h1, at=here["h1"]),
+        idempotency_key=None,
+        now=NOW,
+        recorder=RECORDER,
     )
     submit_visit(session, payload=visit_body(field.h2, at=here["h2"], result="partial"),
-                 idempotency_key=None, now=NOW)  # fmt: skip
+                 idempotency_key=None, now=NOW, recorder=RECORDER)  # fmt: skip
     round_id = field.grid_round_2.id  # where the active-round rule puts 6 Feb visits in G1
     status = household_round_status(
         session, round_id=round_id, household_ids=[field.h1, field.h2, field.h3, field.unlocated]
@@ -217,7 +228,7 @@ def test_figures_and_household_status_equal_a_recount(session: Session, field: F
     with pytest.raises(NotFound):
         household_round_status(session, round_id=10**12, household_ids=[field.h1])
 
-    figures = round_figures(session, round_id=round_id, as_of=dt.date(2030, 1, 1))
+    figures = round_figures(session, round_id=round_id, as_of=dt.date(2030, 1, 1), scope=EVERYTHING)
     assert figures.as_of == field.grid_round_2.end_date  # moved into the round's dates
     # Recount independently: households whose point lies in G1's polygon, and their visits.
     recount = session.execute(
@@ -234,7 +245,9 @@ def test_figures_and_household_status_equal_a_recount(session: Session, field: F
     ).one()
     assert (figures.households, figures.complete, figures.incomplete) == tuple(recount) == (2, 1, 1)
     assert figures.unvisited == 0 and figures.visits == 3
-    county = round_figures(session, round_id=field.county_round.id, as_of=dt.date(2020, 2, 2))
+    county = round_figures(
+        session, round_id=field.county_round.id, as_of=dt.date(2020, 2, 2), scope=EVERYTHING
+    )
     assert (county.households, county.complete, county.incomplete, county.unvisited) == (3, 0, 0, 3)
 
 
@@ -242,7 +255,9 @@ def test_figures_and_household_status_equal_a_recount(session: Session, field: F
 def test_distance_equals_an_independent_geodesic(session: Session, field: Field) -> None:
     lon, lat = field.point("h1")
     body = visit_body(field.h1, at=(lon, lat), distance_m=63.0, note="门口登记")
-    stored = submit_visit(session, payload=body, idempotency_key=None, now=NOW).visit
+    stored = submit_visit(
+        session, payload=body, idempotency_key=None, now=NOW, recorder=RECORDER
+    ).visit
     _, _, geodesic_m = GEOD.inv(lon, lat, *body["location"]["coordinates"])
     assert stored["distance_m"] == pytest.approx(geodesic_m, abs=0.01)
     assert geodesic_m == pytest.approx(63.0, abs=1e-6)
@@ -271,7 +286,9 @@ def test_gcj02_location_is_converted_before_measuring(session: Session, field: F
         "location": {"type": "Point", "coordinates": [float(gcj_lon), float(gcj_lat)]},
         "crs": "gcj02",
     }
-    stored = submit_visit(session, payload=body, idempotency_key=None, now=NOW).visit
+    stored = submit_visit(
+        session, payload=body, idempotency_key=None, now=NOW, recorder=RECORDER
+    ).visit
     assert stored["distance_m"] == pytest.approx(20.0, abs=0.05)  # ~500 m if read as WGS84
 
 
@@ -279,21 +296,32 @@ def test_a_far_visit_needs_a_reason(session: Session, field: Field) -> None:
     at = field.point("h3")
     far = visit_body(field.h3, at=at, distance_m=250.0)
     with pytest.raises(InvalidInput, match=r"250\.0 m from household") as refused:
-        submit_visit(session, payload=far, idempotency_key=None, now=NOW)
+        submit_visit(session, payload=far, idempotency_key=None, now=NOW, recorder=RECORDER)
     assert refused.value.extra["distance_m"] == pytest.approx(250.0, abs=0.01)
     with pytest.raises(InvalidInput, match="far_reason"):
-        submit_visit(session, payload=far | {"far_reason": "   "}, idempotency_key=None, now=NOW)
+        submit_visit(
+            session,
+            payload=far | {"far_reason": "   "},
+            idempotency_key=None,
+            now=NOW,
+            recorder=RECORDER,
+        )
     assert count(session, "SELECT count(*) FROM visit WHERE household_id = :h", h=field.h3) == 0
     kept = submit_visit(
         session,
         payload=far | {"far_reason": "住户在村口卡点接受询问"},
         idempotency_key=None,
         now=NOW,
+        recorder=RECORDER,
     ).visit
     assert kept["far_reason"] == "住户在村口卡点接受询问"
     assert kept["distance_m"] == pytest.approx(250.0, abs=0.01)
     near = submit_visit(
-        session, payload=visit_body(field.h3, at=at, distance_m=99.0), idempotency_key=None, now=NOW
+        session,
+        payload=visit_body(field.h3, at=at, distance_m=99.0),
+        idempotency_key=None,
+        now=NOW,
+        recorder=RECORDER,
     ).visit
     assert near["far_reason"] is None and near["distance_m"] == pytest.approx(99.0, abs=0.01)
 
@@ -316,14 +344,16 @@ def test_active_round_resolution(
 ) -> None:
     household_id = getattr(field, household)
     body = visit_body(household_id, at=field.point(household), visited_at=visited_at)
-    stored = submit_visit(session, payload=body, idempotency_key=None, now=NOW).visit
+    stored = submit_visit(
+        session, payload=body, idempotency_key=None, now=NOW, recorder=RECORDER
+    ).visit
     assert stored["round_id"] == getattr(field, expected).id
 
 
 def test_no_active_round_and_bad_references(session: Session, field: Field) -> None:
     def refused(body: dict[str, Any], needle: str) -> None:
         with pytest.raises(InvalidInput, match=needle):
-            submit_visit(session, payload=body, idempotency_key=None, now=NOW)
+            submit_visit(session, payload=body, idempotency_key=None, now=NOW, recorder=RECORDER)
 
     at = field.point("h1")
     refused(visit_body(field.h1, at=at, visited_at="2020-02-28T10:00:00+08:00"),
@@ -338,7 +368,7 @@ def test_no_active_round_and_bad_references(session: Session, field: Field) -> N
     # explicit round chosen over the active one
     stored = submit_visit(
         session, payload=visit_body(field.h1, at=at, round_id=field.county_round.id),
-        idempotency_key=None, now=NOW,
+        idempotency_key=None, now=NOW, recorder=RECORDER,
     ).visit  # fmt: skip
     assert stored["round_id"] == field.county_round.id
     assert count(session, "SELECT count(*) FROM visit WHERE county_code = :c", c=COUNTY) == 1
@@ -368,7 +398,8 @@ GOOD = {
         ({"persons_seen": -1}, "persons_seen -1 must be between 0"),
         ({"persons_seen": 2.5}, "persons_seen must be a whole number"),
         ({"note": 5}, "note must be text"),
-        ({"worker": "x" * 201}, "worker has 201 characters"),
+        ({"worker": "李网格员"}, "worker: set by the server"),
+        ({"distance_m": 0.0, "id": 5}, "id, distance_m: set by the server"),
         ({"location": None}, "location is required"),
         ({"location": [113.0, 22.0]}, "GeoJSON Point"),
         (
@@ -404,15 +435,17 @@ def test_parse_accepts_clock_drift_and_defaults_to_now() -> None:
 # -- idempotency and batches ------------------------------------------------------------------
 def test_idempotent_replay_stores_once(session: Session, field: Field) -> None:
     body = visit_body(field.h1, at=field.point("h1"))
-    first = submit_visit(session, payload=body, idempotency_key="phone-7:0001", now=NOW)
+    first = submit_visit(
+        session, payload=body, idempotency_key="phone-7:0001", now=NOW, recorder=RECORDER
+    )
     # the replay comes later (a different "now") and in another key order: same answer
     again = submit_visit(session, payload=dict(reversed(list(body.items()))),
-                         idempotency_key="phone-7:0001", now=NOW + dt.timedelta(hours=3))  # fmt: skip
+                         idempotency_key="phone-7:0001", now=NOW + dt.timedelta(hours=3), recorder=RECORDER)  # fmt: skip
     assert (first.replayed, again.replayed) == (False, True)
     assert again.visit == first.visit and again.status_code == first.status_code == 201
     # the same key in a body member is the same key
     third = submit_visit(session, payload=body | {"idempotency_key": "phone-7:0001"},
-                         idempotency_key=None, now=NOW)  # fmt: skip
+                         idempotency_key=None, now=NOW, recorder=RECORDER)  # fmt: skip
     assert third.visit["id"] == first.visit["id"]
     assert count(session, "SELECT count(*) FROM visit WHERE household_id = :h", h=field.h1) == 1
     record = session.execute(
@@ -424,19 +457,27 @@ def test_idempotent_replay_stores_once(session: Session, field: Field) -> None:
 
     with pytest.raises(InvalidInput, match="already used with a different body"):
         submit_visit(session, payload=body | {"persons_seen": 4},
-                     idempotency_key="phone-7:0001", now=NOW)  # fmt: skip
+                     idempotency_key="phone-7:0001", now=NOW, recorder=RECORDER)  # fmt: skip
     with pytest.raises(InvalidInput, match="differ"):
-        submit_visit(session, payload=body | {"idempotency_key": "a"}, idempotency_key="b", now=NOW)
+        submit_visit(
+            session,
+            payload=body | {"idempotency_key": "a"},
+            idempotency_key="b",
+            now=NOW,
+            recorder=RECORDER,
+        )
     with pytest.raises(InvalidInput, match="201 characters; at most 200"):
-        submit_visit(session, payload=body, idempotency_key="k" * 201, now=NOW)
+        submit_visit(session, payload=body, idempotency_key="k" * 201, now=NOW, recorder=RECORDER)
     with pytest.raises(InvalidInput, match="non-blank"):
-        submit_visit(session, payload=body, idempotency_key=" ", now=NOW)
+        submit_visit(session, payload=body, idempotency_key=" ", now=NOW, recorder=RECORDER)
     # a refused body remembers nothing under its key: corrected, it is stored
     far = visit_body(field.h1, at=field.point("h1"), distance_m=500.0)
     with pytest.raises(InvalidInput, match=r"500\.0 m"):
-        submit_visit(session, payload=far, idempotency_key="phone-7:0002", now=NOW)
+        submit_visit(
+            session, payload=far, idempotency_key="phone-7:0002", now=NOW, recorder=RECORDER
+        )
     fixed = submit_visit(session, payload=far | {"far_reason": "隔离户，电话核实"},
-                         idempotency_key="phone-7:0002", now=NOW)  # fmt: skip
+                         idempotency_key="phone-7:0002", now=NOW, recorder=RECORDER)  # fmt: skip
     assert not fixed.replayed
 
 
@@ -453,7 +494,7 @@ def test_batch_stores_good_items_and_reports_every_bad_one(session: Session, fie
         visit_body(field.h1, at=at1, idempotency_key="k" * 300),  # 7 key too long
         visit_body(10**12, at=at1),  # 8 unknown household
     ]
-    answers = submit_visit_batch(session, payloads=items, now=NOW)
+    answers = submit_visit_batch(session, payloads=items, now=NOW, recorder=RECORDER)
     assert len(answers) == len(items)
     good = {i: a for i, a in enumerate(answers) if isinstance(a, Submission)}
     bad = {i: str(a) for i, a in enumerate(answers) if isinstance(a, WanggeError)}
@@ -466,8 +507,9 @@ def test_batch_stores_good_items_and_reports_every_bad_one(session: Session, fie
     from db.paging import Page
 
     listed, matched = list_visits(
-        session, household_id=field.h1, round_id=None, page=Page(limit=10, offset=0)
-    )
+        session, household_id=field.h1, round_id=None, page=Page(limit=10, offset=0),
+        scope=EVERYTHING, as_of=NOW.date(),
+    )  # fmt: skip
     assert matched == 1 and listed[0] == good[0].visit
 
 
@@ -509,7 +551,9 @@ def test_concurrent_duplicates_store_one_visit(committed: tuple[Any, Field]) -> 
 
     def submit(_: int) -> Submission:
         with session_scope(engine) as session:
-            return submit_visit(session, payload=body, idempotency_key="dup-key-1", now=NOW)
+            return submit_visit(
+                session, payload=body, idempotency_key="dup-key-1", now=NOW, recorder=RECORDER
+            )
 
     answers = run_together(8, submit)
     assert all(isinstance(a, Submission) for a in answers), answers
@@ -538,7 +582,7 @@ def test_concurrent_batches_with_crossed_keys_neither_deadlock_nor_duplicate(
     def submit(i: int) -> list[Submission | WanggeError]:
         order = items if i % 2 == 0 else list(reversed(items))
         with session_scope(engine) as session:
-            return submit_visit_batch(session, payloads=order, now=NOW)
+            return submit_visit_batch(session, payloads=order, now=NOW, recorder=RECORDER)
 
     answers = run_together(6, submit)
     assert all(isinstance(a, list) for a in answers), answers
