@@ -19,6 +19,7 @@ from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
 from db.models import AREA_LEVELS
+from geo.bbox import box_area_km2, require_box_area
 from geo.errors import InvalidInput, NotFound
 
 IN_FORCE = "a.valid_from <= :as_of AND (a.valid_to IS NULL OR a.valid_to > :as_of)"
@@ -53,9 +54,20 @@ class BBox:
     max_lon: float
     max_lat: float
 
+    @property
+    def area_km2(self) -> float:
+        """The box's area in km² on the sphere (geo.bbox), not in degrees²."""
+        return box_area_km2(self.min_lon, self.min_lat, self.max_lon, self.max_lat)
+
+    def require_area_at_most(self, max_km2: float) -> BBox:
+        """The box itself; ``InvalidInput`` naming the cap when it covers more than ``max_km2``."""
+        require_box_area(self.min_lon, self.min_lat, self.max_lon, self.max_lat, max_km2=max_km2)
+        return self
+
     @classmethod
-    def parse(cls, text_value: str) -> BBox:
-        """Parse ``minLon,minLat,maxLon,maxLat``; refuse anything else with the reason."""
+    def parse(cls, text_value: str, *, max_km2: float | None = None) -> BBox:
+        """Parse ``minLon,minLat,maxLon,maxLat``; refuse anything else with the
+        reason, and a box larger than ``max_km2`` (when given) naming the cap."""
         parts = text_value.split(",")
         try:
             values = [float(p) for p in parts]
@@ -74,7 +86,7 @@ class BBox:
             raise InvalidInput(
                 f"bbox {text_value!r}: needs min < max, longitudes in [-180, 180], latitudes in [-90, 90]"
             )
-        return box
+        return box if max_km2 is None else box.require_area_at_most(max_km2)
 
 
 # Figures for a set of "root" areas: walk down to their micro-grids (as of the
@@ -142,6 +154,23 @@ def require_area(session: Session, *, code: str, as_of: dt.date) -> None:
         raise NotFound(f"no area with code {code!r} on {as_of.isoformat()}")
 
 
+def counties_of_points(session: Session, *, lon: Sequence[float], lat: Sequence[float]) -> set[str]:
+    """The counties (boundaries in force, the lowest code where two cover a
+    point — the rule of the address import) that the WGS84 points fall in;
+    points in no county add nothing."""
+    if not lon:
+        return set()
+    rows = session.execute(
+        text(
+            "SELECT DISTINCT (SELECT a.code FROM area a WHERE a.level = 'county' AND a.valid_to IS NULL"
+            " AND ST_Covers(a.geom, ST_SetSRID(ST_MakePoint(p.x, p.y), 4326)) ORDER BY a.code LIMIT 1)"
+            " FROM unnest(CAST(:lon AS float8[]), CAST(:lat AS float8[])) AS p(x, y)"
+        ),
+        {"lon": list(lon), "lat": list(lat)},
+    )
+    return {str(r[0]) for r in rows if r[0] is not None}
+
+
 def child_areas(session: Session, *, code: str, as_of: dt.date) -> list[AreaRecord]:
     """The areas whose parent is ``code`` on ``as_of``, ordered by code."""
     require_area(session, code=code, as_of=as_of)
@@ -158,16 +187,18 @@ def list_areas(
     level: str | None = None,
     within: str | None = None,
     bbox: BBox | None = None,
+    include_within: bool = False,
     limit: int,
     offset: int,
 ) -> tuple[list[AreaRecord], int]:
     """A page of areas in force on ``as_of`` and the number matched in all.
 
-    ``within`` keeps descendants of that area (any depth); ``bbox`` keeps areas
+    ``within`` keeps descendants of that area (any depth), and the area itself
+    too with ``include_within`` (an account's whole area); ``bbox`` keeps areas
     whose geometry meets the box (the box is built in EPSG:4326 so the GIST
     index on the column stays usable).
     """
-    where, params = _filters(level=level, within=within, bbox=bbox)
+    where, params = _filters(level=level, within=within, bbox=bbox, include_within=include_within)
     params |= {"as_of": as_of, "limit": limit, "offset": offset}
     if within is not None:
         require_area(session, code=within, as_of=as_of)
@@ -180,7 +211,7 @@ def list_areas(
 
 
 def _filters(
-    *, level: str | None, within: str | None, bbox: BBox | None
+    *, level: str | None, within: str | None, bbox: BBox | None, include_within: bool = False
 ) -> tuple[str, dict[str, object]]:
     clauses: list[str] = []
     params: dict[str, object] = {}
@@ -190,7 +221,7 @@ def _filters(
         clauses.append("a.level = :level")
         params["level"] = level
     if within is not None:
-        clauses.append(_DESCENDANTS)
+        clauses.append(f"a.code IN ({SUBTREE_CODES})" if include_within else _DESCENDANTS)
         params["within"] = within
     if bbox is not None:
         clauses.append("a.geom && ST_MakeEnvelope(:min_lon, :min_lat, :max_lon, :max_lat, 4326)")

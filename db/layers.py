@@ -566,13 +566,21 @@ class HouseholdFacts:
 
 
 def household_facts(
-    session: Session, *, layer: str, as_of: dt.date, within: str, round_id: int | None = None
+    session: Session,
+    *,
+    layer: str,
+    as_of: dt.date,
+    within: str | None,
+    round_id: int | None = None,
 ) -> HouseholdFacts:
     """Per-household contributions to ``layer`` under ``within`` on ``as_of``
-    (the same households and counts as ``compute_layer``). A household with
-    nothing to count still appears (numerator 0): it is in the population."""
+    (the same households and counts as ``compute_layer``); under every top
+    area when ``within`` is None. A household with nothing to count still
+    appears (numerator 0): it is in the population."""
     spec = require_layer(layer)
-    require_area(session, code=within, as_of=as_of)
+    if within is not None:
+        require_area(session, code=within, as_of=as_of)
+    roots_where = "a.code = :within" if within is not None else "a.parent_code IS NULL"
     round_ref = None
     if spec.needs_round:
         round_ref = (
@@ -585,7 +593,7 @@ def household_facts(
     sql = (
         "WITH RECURSIVE "
         + ",".join(
-            [_tree_sql(roots_where="a.code = :within"), _membership_sql(recomputed=recomputed),
+            [_tree_sql(roots_where=roots_where), _membership_sql(recomputed=recomputed),
              *ctes, f"facts AS ({facts})"]
         )
         + " SELECT ST_X(h.geom), ST_Y(h.geom), coalesce(f.num, 0), coalesce(f.den, 0)"

@@ -11,6 +11,12 @@ column stays usable. Pages are ordered by code (areas) or id (checkpoints) so
 Household and resident figures count people where they live: a household
 counts for its micro-grid and every ancestor of it, found by walking the
 hierarchy down (as ``db.areas`` does), as of the date asked.
+
+Scope: every query takes ``roots``, an account's areas (None: everything).
+Areas are kept when an ancestor-or-self is a root (on the date asked);
+checkpoints when their point lies in a root's polygon (as ``db.access``
+decides); extents are computed over what the roots hold, so a collection's
+box never outlines anything outside them.
 """
 
 from __future__ import annotations
@@ -98,18 +104,59 @@ def _bbox_of(values: Sequence[Any]) -> tuple[float, float, float, float] | None:
 # --------------------------------------------------------------------------- areas
 
 
-def area_extents(session: Session) -> dict[str, CollectionExtent]:
+# Codes of :roots and of every area that was ever a descendant of them (any version):
+# what a scoped extent is computed over.
+_EVER_UNDER_ROOTS = """
+WITH RECURSIVE sub(code) AS (
+    SELECT unnest(CAST(:roots AS text[]))
+  UNION
+    SELECT a.code FROM area a JOIN sub s ON a.parent_code = s.code
+) SELECT code FROM sub
+"""
+
+# Codes of :roots and of their descendants, in force on :as_of.
+_UNDER_ROOTS = f"""
+WITH RECURSIVE sub(code) AS (
+    SELECT a.code FROM area a WHERE a.code = ANY(:roots) AND {IN_FORCE}
+  UNION
+    SELECT a.code FROM area a JOIN sub s ON a.parent_code = s.code WHERE {IN_FORCE}
+) SELECT code FROM sub
+"""
+
+# A checkpoint (alias c) lies in the polygon of one of :roots on :as_of.
+_CHECKPOINT_IN_ROOTS = (
+    f"EXISTS (SELECT 1 FROM area a WHERE a.code = ANY(:roots) AND {IN_FORCE}"
+    " AND ST_Covers(a.geom, c.geom))"
+)
+
+
+def area_levels(session: Session) -> list[str]:
+    """The area levels that hold at least one area version, in hierarchy order."""
+    found = {str(r[0]) for r in session.execute(text("SELECT DISTINCT level FROM area"))}
+    return [level for level in AREA_LEVELS if level in found]
+
+
+def area_extents(
+    session: Session, *, roots: Sequence[str] | None = None
+) -> dict[str, CollectionExtent]:
     """The area levels that hold at least one area version, in hierarchy order
-    (city → microgrid), each with its extent over all versions stored."""
+    (city → microgrid), each with its extent over all versions stored — of the
+    areas under ``roots`` only, when given (a level with none of them gets an
+    empty extent: the collection exists, nothing of it is theirs)."""
+    where, params = "", {}
+    if roots is not None:
+        where = f" WHERE a.code IN ({_EVER_UNDER_ROOTS})"
+        params = {"roots": list(roots)}
     rows = session.execute(
-        text("""
+        text(f"""
             SELECT s.level, s.n, ST_XMin(s.e), ST_YMin(s.e), ST_XMax(s.e), ST_YMax(s.e),
                    s.first_day, CASE WHEN s.open_ended THEN NULL ELSE s.last_day END
             FROM (SELECT a.level, count(*) AS n, ST_Extent(a.geom) AS e,
                          min(a.valid_from) AS first_day, max(a.valid_to) AS last_day,
                          bool_or(a.valid_to IS NULL) AS open_ended
-                  FROM area a GROUP BY a.level) s
-        """)
+                  FROM area a{where} GROUP BY a.level) s
+        """),
+        params,
     ).all()
     found = {
         str(row[0]): CollectionExtent(
@@ -117,7 +164,8 @@ def area_extents(session: Session) -> dict[str, CollectionExtent]:
         )
         for row in rows
     }
-    return {level: found[level] for level in AREA_LEVELS if level in found}
+    empty = CollectionExtent(count=0, bbox_4326=None)
+    return {level: found.get(level, empty) for level in area_levels(session)}
 
 
 def area_level_exists(session: Session, *, level: str) -> bool:
@@ -160,14 +208,19 @@ def area_page(
     bbox: BBox | None,
     limit: int,
     offset: int,
+    roots: Sequence[str] | None = None,
 ) -> tuple[list[AreaItem], int]:
     """A page of the areas of ``level`` in force on ``as_of`` (ordered by code),
-    and how many match in all; ``bbox`` keeps those whose geometry intersects it."""
+    and how many match in all; ``bbox`` keeps those whose geometry intersects it,
+    ``roots`` those under (or equal to) one of these areas."""
     where = ""
     params: dict[str, object] = {"level": level, "as_of": as_of}
     if bbox is not None:
         where = f" AND ST_Intersects(a.geom, {_BOX})"
         params |= _box_params(bbox)
+    if roots is not None:
+        where += f" AND a.code IN ({_UNDER_ROOTS})"
+        params["roots"] = list(roots)
     matched = int(
         session.execute(
             text(f"SELECT count(*) FROM area a WHERE a.level = :level AND {IN_FORCE}{where}"),
@@ -181,11 +234,17 @@ def area_page(
     return _area_items(session, rows=rows, as_of=as_of), matched
 
 
-def area_item(session: Session, *, level: str, code: str, as_of: dt.date) -> AreaItem:
-    """Area ``code`` of ``level`` in force on ``as_of``; ``NotFound`` if there is none."""
-    rows = session.execute(
-        text(_AREA_SELECT + " AND a.code = :code"), {"level": level, "code": code, "as_of": as_of}
-    ).all()
+def area_item(
+    session: Session, *, level: str, code: str, as_of: dt.date, roots: Sequence[str] | None = None
+) -> AreaItem:
+    """Area ``code`` of ``level`` in force on ``as_of``; ``NotFound`` if there is
+    none — or if it lies outside ``roots`` (the same answer)."""
+    sql = _AREA_SELECT + " AND a.code = :code"
+    params: dict[str, object] = {"level": level, "code": code, "as_of": as_of}
+    if roots is not None:
+        sql += f" AND a.code IN ({_UNDER_ROOTS})"
+        params["roots"] = list(roots)
+    rows = session.execute(text(sql), params).all()
     if not rows:
         raise NotFound(f"no {level} with code {code!r} on {as_of.isoformat()}")
     return _area_items(session, rows=rows, as_of=as_of)[0]
@@ -214,13 +273,28 @@ def _area_items(session: Session, *, rows: Sequence[Row[Any]], as_of: dt.date) -
 # --------------------------------------------------------------------- checkpoints
 
 
-def checkpoint_extent(session: Session) -> CollectionExtent:
-    """How many checkpoints are stored and the box around them."""
+def _checkpoint_scope(
+    roots: Sequence[str] | None, as_of: dt.date | None
+) -> tuple[str, dict[str, object]]:
+    """The WHERE condition (or "") keeping the checkpoints in ``roots``' polygons."""
+    if roots is None:
+        return "", {}
+    return _CHECKPOINT_IN_ROOTS, {"roots": list(roots), "as_of": as_of or dt.date.today()}
+
+
+def checkpoint_extent(
+    session: Session, *, roots: Sequence[str] | None = None, as_of: dt.date | None = None
+) -> CollectionExtent:
+    """How many checkpoints are stored (in ``roots``' areas on ``as_of``, when
+    given) and the box around them."""
+    condition, params = _checkpoint_scope(roots, as_of)
+    where = f" WHERE {condition}" if condition else ""
     row = session.execute(
-        text("""
+        text(f"""
             SELECT s.n, ST_XMin(s.e), ST_YMin(s.e), ST_XMax(s.e), ST_YMax(s.e)
-            FROM (SELECT count(*) AS n, ST_Extent(c.geom) AS e FROM checkpoint c) s
-        """)
+            FROM (SELECT count(*) AS n, ST_Extent(c.geom) AS e FROM checkpoint c{where}) s
+        """),
+        params,
     ).one()
     return CollectionExtent(count=int(row[0]), bbox_4326=_bbox_of(row[1:5]))
 
@@ -232,15 +306,23 @@ FROM checkpoint c
 
 
 def checkpoint_page(
-    session: Session, *, bbox: BBox | None, limit: int, offset: int
+    session: Session,
+    *,
+    bbox: BBox | None,
+    limit: int,
+    offset: int,
+    roots: Sequence[str] | None = None,
+    as_of: dt.date | None = None,
 ) -> tuple[list[CheckpointItem], int]:
     """A page of checkpoints (ordered by id) and how many match in all;
-    ``bbox`` keeps those inside it or on its edge."""
-    where = ""
-    params: dict[str, object] = {}
+    ``bbox`` keeps those inside it or on its edge, ``roots`` those in one of
+    these areas (their polygons on ``as_of``, default today)."""
+    condition, params = _checkpoint_scope(roots, as_of)
+    conditions = [condition] if condition else []
     if bbox is not None:
-        where = f" WHERE ST_Intersects(c.geom, {_BOX})"
+        conditions.append(f"ST_Intersects(c.geom, {_BOX})")
         params |= _box_params(bbox)
+    where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
     matched = int(
         session.execute(text("SELECT count(*) FROM checkpoint c" + where), params).scalar_one()
     )
@@ -251,11 +333,18 @@ def checkpoint_page(
     return [_checkpoint_item(row) for row in rows], matched
 
 
-def checkpoint_item(session: Session, *, checkpoint_id: int) -> CheckpointItem:
-    """Checkpoint ``checkpoint_id``; ``NotFound`` if there is none."""
-    row = session.execute(
-        text(_CHECKPOINT_SELECT + " WHERE c.id = :id"), {"id": checkpoint_id}
-    ).first()
+def checkpoint_item(
+    session: Session,
+    *,
+    checkpoint_id: int,
+    roots: Sequence[str] | None = None,
+    as_of: dt.date | None = None,
+) -> CheckpointItem:
+    """Checkpoint ``checkpoint_id``; ``NotFound`` if there is none — or if it
+    lies outside ``roots`` (the same answer)."""
+    condition, params = _checkpoint_scope(roots, as_of)
+    sql = _CHECKPOINT_SELECT + " WHERE c.id = :id" + (f" AND {condition}" if condition else "")
+    row = session.execute(text(sql), params | {"id": checkpoint_id}).first()
     if row is None:
         raise NotFound(f"no checkpoint with id {checkpoint_id}")
     return _checkpoint_item(row)

@@ -1,13 +1,20 @@
 """Read queries over the standard addresses, households and residents.
 
 Personal data leaves this module masked (DESIGN.md, privacy): ID numbers as
-``4453**********1234``, phones as ``138****5678``. Full values are for a later,
-audited reveal only.
+``4453**********1234``, phones as ``138****5678``. Full values leave only
+through :func:`reveal_identifiers`, which the API calls for an explicit,
+audited request.
+
+Households (and their residents) belong to the area their figures count in
+— their micro-grid, else the area they were located to, else their county
+(``db.access``): lists filter by exactly that, so a list and a by-id read
+never disagree about which area a household lies in.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -16,6 +23,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from db.access import object_area
 from db.areas import IN_FORCE, SUBTREE_CODES, BBox, require_area
 from db.layers import (
     HOUSEHOLD_LAYER_STATUSES,
@@ -149,13 +157,15 @@ def list_buildings(
 
 
 # -- households -------------------------------------------------------------------------
+# The area a household is counted in (as db.access.OBJECT_AREA_SQL has it).
+HOUSEHOLD_AREA = "coalesce(h.microgrid_code, h.area_code, h.county_code)"
+
+
 def _household_scope(*, status: str | None) -> str:
-    """Households of the subtree: assigned to a micro-grid in it, or located only
-    to an area in it (fallback), or — for the county itself — not located at all."""
-    scope = (
-        f"(h.microgrid_code IN ({SUBTREE_CODES}) OR h.area_code IN ({SUBTREE_CODES})"
-        " OR (h.county_code = :within AND h.microgrid_code IS NULL AND h.area_code IS NULL))"
-    )
+    """Households of the subtree: assigned to a micro-grid in it, or else located
+    only to an area in it (fallback), or else — for the county itself — not
+    located at all."""
+    scope = f"({HOUSEHOLD_AREA} IN ({SUBTREE_CODES}))"
     if status is None:
         return scope
     if status not in HOUSEHOLD_STATUSES:
@@ -268,15 +278,20 @@ def list_residents(
     session: Session,
     *,
     as_of: dt.date,
-    within: str,
+    within: str | None,
     category: str | None,
     tag: str | None,
     quarantine: str | None,
     page: Page,
 ) -> tuple[list[ResidentRecord], int]:
-    """Residents living in the area (by their household), masked, ordered by id."""
-    require_area(session, code=within, as_of=as_of)
-    clauses = [f"h.id IN (SELECT h.id FROM household h WHERE {_household_scope(status=None)})"]
+    """Residents living in the area (by their household), masked, ordered by id;
+    every resident with a household when ``within`` is None."""
+    clauses = ["TRUE"]
+    if within is not None:
+        require_area(session, code=within, as_of=as_of)
+        clauses.append(
+            f"h.id IN (SELECT h.id FROM household h WHERE {_household_scope(status=None)})"
+        )
     params: dict[str, Any] = {"within": within, "as_of": as_of, "today": as_of}
     if category is not None:
         if category not in RESIDENT_CATEGORIES:
@@ -353,3 +368,58 @@ def resident_detail(session: Session, *, resident_id: int, today: dt.date) -> Re
         resident=_resident(row), hukou=row[12], address=row[13],
         quarantines=quarantines, temperatures=temperatures, history=history,
     )  # fmt: skip
+
+
+# -- reveal -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RevealedIdentifiers:
+    """A resident's full ID and phone numbers — for an audited reveal only —
+    and the area the resident is counted in (for the audit row)."""
+
+    resident_id: int
+    id_number: str | None
+    phone: str | None
+    area_code: str | None
+
+
+def reveal_identifiers(session: Session, *, resident_id: int) -> RevealedIdentifiers:
+    """The unmasked identifiers of one resident; ``NotFound`` if there is none.
+    The caller audits the reveal in the same transaction."""
+    row = session.execute(
+        text("SELECT r.id_number, r.phone FROM resident r WHERE r.id = :id"), {"id": resident_id}
+    ).first()
+    if row is None:
+        raise NotFound(f"no resident with id {resident_id}")
+    return RevealedIdentifiers(
+        resident_id=resident_id, id_number=row[0], phone=row[1],
+        area_code=object_area(session, kind="resident", object_id=resident_id),
+    )  # fmt: skip
+
+
+# -- scope helpers ----------------------------------------------------------------------------
+def buildings_in_areas(
+    session: Session, *, building_ids: Sequence[int], roots: Sequence[str], as_of: dt.date
+) -> set[int]:
+    """The buildings among ``building_ids`` whose point lies in one of the areas
+    ``roots`` (their polygons on ``as_of``)."""
+    ids = [int(b) for b in building_ids if 0 < int(b) < 2**63]
+    if not ids or not roots:
+        return set()
+    rows = session.execute(
+        text(
+            "SELECT b.id FROM building b WHERE b.id = ANY(:ids) AND EXISTS (SELECT 1 FROM area a"
+            f" WHERE a.code = ANY(:roots) AND {IN_FORCE} AND ST_Covers(a.geom, b.geom))"
+        ),
+        {"ids": ids, "roots": list(roots), "as_of": as_of},
+    )
+    return {int(r[0]) for r in rows}
+
+
+def import_county(session: Session, *, batch_id: int) -> str | None:
+    """The county an import batch was for (from its report); None if there is no such batch."""
+    if not 0 < batch_id < 2**63:
+        return None
+    row = session.execute(
+        text("SELECT report ->> 'county_code' FROM import_batch WHERE id = :id"), {"id": batch_id}
+    ).first()
+    return None if row is None or row[0] is None else str(row[0])

@@ -1,8 +1,16 @@
-"""Choropleth layers as GeoJSON FeatureCollections with their legend."""
+"""Choropleth layers as GeoJSON FeatureCollections with their legend.
+
+Aggregates (``read_aggregates``) of the account's areas: ``within`` must lie
+in them (an area outside answers as a missing one) and defaults to the
+account's area; a round named must be one the account may see. Hexagons
+suppress small counts; only accounts that may read personal data can lower
+``k`` below the default.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -12,8 +20,10 @@ import shapely
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
+from api.auth import Principal, PrincipalDep, require_object_in_scope, scoped_within
 from api.deps import AsOfDep, CrsDep, SessionDep
 from api.responses import GeoJSONResponse
+from api.routes.areas import AREA_CODE_MAX, NO_NUL
 from db.layers import (
     LAYERS,
     AreaFigure,
@@ -25,6 +35,7 @@ from db.layers import (
 )
 from geo.classify import METHODS, Classified, Legend, LegendClass, classify, parse_breaks
 from geo.crs import Crs
+from geo.errors import Forbidden
 from geo.geojson import geometry_to_geojson
 from geo.hexbin import DEFAULT_MIN_COUNT, HexCell, bin_households
 
@@ -32,7 +43,8 @@ router = APIRouter(prefix="/api", tags=["layers"])
 
 
 @router.get("/layers", summary="The layers, with what each counts")
-def layer_list() -> dict[str, Any]:
+def layer_list(principal: PrincipalDep) -> dict[str, Any]:
+    principal.require("read_aggregates")
     return {
         "layers": [
             {
@@ -56,7 +68,14 @@ class LayerQuery:
     level: Annotated[
         str | None, Query(description="township … microgrid; default: the level below `within`")
     ] = None
-    within: Annotated[str | None, Query(description="Only areas under this area code")] = None
+    within: Annotated[
+        str | None,
+        Query(
+            max_length=AREA_CODE_MAX,
+            pattern=NO_NUL,
+            description="Only areas under this area code (default: your area)",
+        ),
+    ] = None
     round_id: Annotated[
         int | None,
         Query(alias="round", description="Screening round id; default: the one in progress"),
@@ -85,7 +104,30 @@ class LayerQuery:
                 "breaks": thresholds}  # fmt: skip
 
 
-LayerQueryDep = Annotated[LayerQuery, Depends()]
+def require_round_in_scope(
+    session: Session, principal: Principal, *, round_id: int | None, as_of: dt.date
+) -> None:
+    """404, as for a missing round, unless the round named (if any) is one the account sees."""
+    if round_id is not None:
+        require_object_in_scope(
+            session, principal, kind="round", object_id=round_id, noun="screening round",
+            as_of=as_of,
+        )  # fmt: skip
+
+
+def scoped_layer_query(
+    principal: PrincipalDep, session: SessionDep, query: Annotated[LayerQuery, Depends()]
+) -> LayerQuery:
+    """The query with ``within`` resolved against the account's areas (its own
+    area when none is asked for; None only for an admin's whole map), so the
+    figures — and the tile cache keys made from them — are the scope's own."""
+    principal.require("read_aggregates")
+    within = scoped_within(session, principal, within=query.within, as_of=query.as_of)
+    require_round_in_scope(session, principal, round_id=query.round_id, as_of=query.as_of)
+    return dataclasses.replace(query, within=within)
+
+
+LayerQueryDep = Annotated[LayerQuery, Depends(scoped_layer_query)]
 
 
 def classified_layer(
@@ -204,10 +246,18 @@ def _total_value(result: LayerResult, *, numerator: int, denominator: int) -> fl
     summary="A layer in H3 hexagons over an area's households; small counts suppressed",
 )  # fmt: skip
 def hexagons(
+    principal: PrincipalDep,
     layer: str,
     session: SessionDep,
     as_of: AsOfDep,
-    within: Annotated[str, Query(description="The area whose households are binned")],
+    within: Annotated[
+        str | None,
+        Query(
+            max_length=AREA_CODE_MAX,
+            pattern=NO_NUL,
+            description="The area whose households are binned (default: your area)",
+        ),
+    ] = None,
     res: Annotated[int, Query(description="H3 resolution, 5 (coarse) to 11 (fine)")] = 9,
     round_id: Annotated[int | None, Query(alias="round", description="Screening round id")] = None,
     min_count: Annotated[
@@ -218,7 +268,15 @@ def hexagons(
     ] = None,
     classes: Annotated[int, Query(description="Number of classes (2–9)")] = 5,
 ) -> GeoJSONResponse:
+    principal.require("read_aggregates")
+    if min_count < DEFAULT_MIN_COUNT and not principal.can("read_personal"):
+        raise Forbidden(
+            f"a {principal.account.role} account may not lower k below {DEFAULT_MIN_COUNT}:"
+            " cells that small could point at a person"
+        )
     spec = require_layer(layer)
+    within = scoped_within(session, principal, within=within, as_of=as_of)
+    require_round_in_scope(session, principal, round_id=round_id, as_of=as_of)
     facts = household_facts(session, layer=layer, as_of=as_of, within=within, round_id=round_id)
     cells = bin_households(
         lon=facts.lon, lat=facts.lat, numerator=facts.numerator, denominator=facts.denominator,

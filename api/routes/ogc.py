@@ -14,6 +14,15 @@ that day (default today); intervals are refused. Checkpoints have no validity
 period, so ``datetime`` is checked but selects all of them. Invalid parameters
 are 400, unknown collections and features 404, both ``application/problem+json``.
 Every link is absolute, built from the URL the request came in on.
+
+Access: every path needs a logged-in account with ``read_aggregates`` (send
+``Authorization: Bearer <token>``; GDAL: ``GDAL_HTTP_HEADERS``). Items are
+those of the account's areas — areas whose ancestor-or-self is one of them,
+checkpoints whose point lies in one of them — and a feature outside them is
+404 like a missing one; collection extents are computed over the same
+features. A ``bbox`` larger than ``WANGGE_MAX_BBOX_KM2`` (its area on the
+sphere, not in degrees²) is refused with 422 naming the cap; a ``limit``
+above the page cap is lowered to it, as OGC API – Features allows.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from api.auth import Principal, PrincipalDep
 from api.deps import ApiSettingsDep, SessionDep
 from api.responses import GeoJSONResponse
 from api.settings import ApiSettings
@@ -263,11 +273,18 @@ def _checkpoint_feature(item: CheckpointItem) -> dict[str, Any]:
     return out
 
 
+def _roots(principal: Principal) -> tuple[str, ...] | None:
+    """The account's areas (None: everything), after checking it reads aggregates."""
+    principal.require("read_aggregates")
+    return None if principal.scope.everything else principal.scope.roots
+
+
 # ----------------------------------------------------------------------- routes
 
 
 @router.get("", summary="OGC API – Features landing page")
-def landing_page(request: Request, f: FormatQuery = None) -> JSONResponse:
+def landing_page(principal: PrincipalDep, request: Request, f: FormatQuery = None) -> JSONResponse:
+    _roots(principal)
     _check_format(f)
     root = _root(request)
     base = str(request.base_url).rstrip("/")
@@ -286,7 +303,8 @@ def landing_page(request: Request, f: FormatQuery = None) -> JSONResponse:
 
 
 @router.get("/conformance", summary="Conformance classes implemented")
-def conformance(request: Request, f: FormatQuery = None) -> JSONResponse:
+def conformance(principal: PrincipalDep, request: Request, f: FormatQuery = None) -> JSONResponse:
+    _roots(principal)
     _check_format(f)
     return JSONResponse(
         {
@@ -297,9 +315,14 @@ def conformance(request: Request, f: FormatQuery = None) -> JSONResponse:
 
 
 @router.get("/collections", summary="The feature collections")
-def collections(request: Request, session: SessionDep, f: FormatQuery = None) -> JSONResponse:
+def collections(
+    principal: PrincipalDep, request: Request, session: SessionDep, f: FormatQuery = None
+) -> JSONResponse:
+    roots = _roots(principal)
     _check_format(f)
-    found = area_extents(session) | {CHECKPOINTS: checkpoint_extent(session)}
+    found = area_extents(session, roots=roots) | {
+        CHECKPOINTS: checkpoint_extent(session, roots=roots)
+    }
     root = _root(request)
     return JSONResponse(
         {
@@ -311,13 +334,18 @@ def collections(request: Request, session: SessionDep, f: FormatQuery = None) ->
 
 @router.get("/collections/{collection_id}", summary="One feature collection")
 def collection(
-    collection_id: str, request: Request, session: SessionDep, f: FormatQuery = None
+    principal: PrincipalDep,
+    collection_id: str,
+    request: Request,
+    session: SessionDep,
+    f: FormatQuery = None,
 ) -> JSONResponse:
+    roots = _roots(principal)
     _check_format(f)
     if collection_id == CHECKPOINTS:
-        extent = checkpoint_extent(session)
+        extent = checkpoint_extent(session, roots=roots)
     else:
-        extent = area_extents(session)[_area_level(session, collection_id)]
+        extent = area_extents(session, roots=roots)[_area_level(session, collection_id)]
     return JSONResponse(_collection(request, collection_id, extent))
 
 
@@ -327,6 +355,7 @@ def collection(
     summary="The features of a collection, filtered and paged",
 )
 def items(
+    principal: PrincipalDep,
     collection_id: str,
     request: Request,
     session: SessionDep,
@@ -346,18 +375,23 @@ def items(
     ] = None,
     f: FormatQuery = None,
 ) -> GeoJSONResponse:
+    roots = _roots(principal)
     _check_format(f)
     box, as_of = _parse_bbox(bbox), _parse_datetime(datetime)
+    if box is not None:
+        box.require_area_at_most(settings.max_bbox_km2)
     page, start = _parse_limit(limit, settings), _parse_offset(offset)
     features: list[dict[str, Any]]
     if collection_id == CHECKPOINTS:
-        checkpoints, matched = checkpoint_page(session, bbox=box, limit=page, offset=start)
+        checkpoints, matched = checkpoint_page(
+            session, bbox=box, limit=page, offset=start, roots=roots, as_of=dt.date.today()
+        )
         features = [_checkpoint_feature(c) for c in checkpoints]
     else:
         level = _area_level(session, collection_id)
         areas, matched = area_page(
             session, level=level, as_of=as_of or dt.date.today(), bbox=box, limit=page,
-            offset=start,
+            offset=start, roots=roots,
         )  # fmt: skip
         features = [_area_feature(a) for a in areas]
     links = [
@@ -388,6 +422,7 @@ def items(
     summary="One feature",
 )
 def item(
+    principal: PrincipalDep,
     collection_id: str,
     feature_id: str,
     request: Request,
@@ -398,16 +433,23 @@ def item(
     ] = None,
     f: FormatQuery = None,
 ) -> GeoJSONResponse:
+    roots = _roots(principal)
     _check_format(f)
     as_of = _parse_datetime(datetime)
     if collection_id == CHECKPOINTS:
         if not (feature_id.isascii() and feature_id.isdigit()) or int(feature_id) >= 2**63:
             raise NotFound(f"no checkpoint with id {feature_id!r}")
-        body = _checkpoint_feature(checkpoint_item(session, checkpoint_id=int(feature_id)))
+        found = checkpoint_item(
+            session, checkpoint_id=int(feature_id), roots=roots, as_of=dt.date.today()
+        )
+        body = _checkpoint_feature(found)
     else:
         level = _area_level(session, collection_id)
+        day = as_of or dt.date.today()
+        if "\x00" in feature_id:  # PostgreSQL text cannot hold NUL: no such area
+            raise NotFound(f"no {level} with code {feature_id!r} on {day.isoformat()}")
         body = _area_feature(
-            area_item(session, level=level, code=feature_id, as_of=as_of or dt.date.today())
+            area_item(session, level=level, code=feature_id, as_of=day, roots=roots)
         )
     collection_url = f"{_root(request)}/collections/{collection_id}"
     body["links"] = [

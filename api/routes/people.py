@@ -1,16 +1,34 @@
-"""Standard addresses, households and residents — paged, filterable, masked."""
+"""Standard addresses, households and residents — paged, filterable, masked.
+
+Buildings (standard addresses) are aggregates (``read_aggregates``);
+households and residents are personal (``read_personal``: never the wall
+viewer, a commander only when the account allows it). Everything is limited
+to the account's areas: an object outside them answers exactly as a missing
+one. Full ID and phone numbers leave only through the reveal, for roles with
+``reveal``, with a reason, audited.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import (
+    PrincipalDep,
+    require_area_in_scope,
+    require_object_in_scope,
+    scoped_within,
+)
 from api.deps import ApiSettingsDep, AsOfDep, CrsDep, SessionDep
 from api.paging import Limit, Offset, page_of, paged
 from api.responses import GeoJSONResponse
+from api.routes.areas import AREA_CODE_MAX, BIGINT_MAX, NO_NUL, AreaCodePath
+from api.routes.layers import require_round_in_scope
 from db.areas import BBox
+from db.audit import append
 from db.people import (
     BuildingRecord,
     HouseholdRecord,
@@ -18,11 +36,16 @@ from db.people import (
     list_households,
     list_residents,
     resident_detail,
+    reveal_identifiers,
 )
 from geo.crs import Crs
+from geo.errors import InvalidInput
 from geo.geojson import feature, geometry_to_geojson
+from geo.localtime import local_today
 
 router = APIRouter(prefix="/api", tags=["people"])
+
+ResidentId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="Resident id")]
 
 
 def _point(geom: Any, *, crs: Crs) -> dict[str, Any] | None:
@@ -50,15 +73,17 @@ def household_feature(record: HouseholdRecord, *, crs: Crs) -> dict[str, Any]:
     summary="Standard addresses (buildings) with their points",
 )
 def buildings(
-    request: Request, session: SessionDep, settings: ApiSettingsDep, as_of: AsOfDep, crs: CrsDep,
-    within: Annotated[str | None, Query(description="Area code: buildings whose point lies in it")] = None,
-    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
+    principal: PrincipalDep, request: Request, session: SessionDep, settings: ApiSettingsDep,
+    as_of: AsOfDep, crs: CrsDep,
+    within: Annotated[str | None, Query(max_length=AREA_CODE_MAX, pattern=NO_NUL, description="Area code: buildings whose point lies in it (default: your area)")] = None,
+    bbox: Annotated[str | None, Query(max_length=200, description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
     limit: Limit = None, offset: Offset = 0,
 ) -> GeoJSONResponse:  # fmt: skip
+    principal.require("read_aggregates")
     page = page_of(settings, limit=limit, offset=offset)
-    records, matched = list_buildings(
-        session, as_of=as_of, within=within, bbox=BBox.parse(bbox) if bbox else None, page=page
-    )
+    box = BBox.parse(bbox, max_km2=settings.max_bbox_km2) if bbox else None
+    scoped = scoped_within(session, principal, within=within, as_of=as_of)
+    records, matched = list_buildings(session, as_of=as_of, within=scoped, bbox=box, page=page)
     body = {
         "type": "FeatureCollection",
         "features": [building_feature(r, crs=crs) for r in records],
@@ -71,7 +96,8 @@ def buildings(
     summary="The households behind an area's figures (located, unlocated, in review)",
 )  # fmt: skip
 def area_households(
-    code: str, request: Request, session: SessionDep, settings: ApiSettingsDep, as_of: AsOfDep, crs: CrsDep,
+    principal: PrincipalDep, code: AreaCodePath, request: Request, session: SessionDep,
+    settings: ApiSettingsDep, as_of: AsOfDep, crs: CrsDep,
     status: Annotated[str | None, Query(
         description="located, unlocated, review; or a layer's: complete, incomplete, unvisited"
         " (in the round), quarantine_overdue (on as_of)")] = None,
@@ -80,7 +106,10 @@ def area_households(
         " default: the one in progress")] = None,
     limit: Limit = None, offset: Offset = 0,
 ) -> GeoJSONResponse:  # fmt: skip
+    principal.require("read_personal")
     page = page_of(settings, limit=limit, offset=offset)
+    require_area_in_scope(session, principal, code=code, as_of=as_of)
+    require_round_in_scope(session, principal, round_id=round_id, as_of=as_of)
     records, matched = list_households(
         session, as_of=as_of, within=code, status=status, page=page, round_id=round_id
     )
@@ -93,23 +122,21 @@ def area_households(
 
 @router.get("/residents", summary="Residents living in an area (masked), filterable")
 def residents(
-    request: Request, session: SessionDep, settings: ApiSettingsDep, as_of: AsOfDep,
-    within: Annotated[str, Query(description="Area code: residents whose household lies in it")],
+    principal: PrincipalDep, request: Request, session: SessionDep, settings: ApiSettingsDep,
+    as_of: AsOfDep,
+    within: Annotated[str | None, Query(max_length=AREA_CODE_MAX, pattern=NO_NUL, description="Area code: residents whose household lies in it (default: your area)")] = None,
     category: Annotated[str | None, Query(description="local_permanent, nonlocal_permanent, local_temporary, nonlocal_temporary")] = None,
-    tag: Annotated[str | None, Query(description="hubei_linked, abroad_14d, close_contact, fever, …")] = None,
+    tag: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, description="hubei_linked, abroad_14d, close_contact, fever, …")] = None,
     quarantine: Annotated[str | None, Query(description="active, released or none")] = None,
     limit: Limit = None, offset: Offset = 0,
 ) -> dict[str, Any]:  # fmt: skip
+    principal.require("read_personal")
     page = page_of(settings, limit=limit, offset=offset)
+    scoped = scoped_within(session, principal, within=within, as_of=as_of)
     records, matched = list_residents(
-        session,
-        as_of=as_of,
-        within=within,
-        category=category,
-        tag=tag,
-        quarantine=quarantine,
+        session, as_of=as_of, within=scoped, category=category, tag=tag, quarantine=quarantine,
         page=page,
-    )
+    )  # fmt: skip
     return {"items": [asdict(r) for r in records]} | paged(
         request, page=page, matched=matched, returned=len(records)
     )
@@ -119,6 +146,51 @@ def residents(
     "/residents/{resident_id}",
     summary="One resident (masked) with quarantines, temperatures and history",
 )
-def resident(resident_id: int, session: SessionDep, as_of: AsOfDep) -> dict[str, Any]:
+def resident(
+    principal: PrincipalDep, resident_id: ResidentId, session: SessionDep, as_of: AsOfDep
+) -> dict[str, Any]:
+    principal.require("read_personal")
+    require_object_in_scope(
+        session, principal, kind="resident", object_id=resident_id, noun="resident", as_of=as_of
+    )
     detail = resident_detail(session, resident_id=resident_id, today=as_of)
     return asdict(detail)
+
+
+class RevealRequest(BaseModel):
+    """Why the full numbers are needed; recorded in the audit trail."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=4, max_length=500, description="Why the full numbers are needed")
+
+
+REVEAL_PATH = "/residents/{resident_id}/reveal"
+
+
+@router.post(
+    REVEAL_PATH,
+    summary="The full ID and phone numbers of one resident, with a reason (audited)",
+)
+def reveal(
+    principal: PrincipalDep, resident_id: ResidentId, body: RevealRequest, session: SessionDep
+) -> dict[str, Any]:
+    principal.require("reveal")
+    reason = body.reason.strip()
+    if len(reason) < 4:
+        raise InvalidInput("reason: say why the full numbers are needed (at least 4 characters)")
+    require_object_in_scope(
+        session, principal, kind="resident", object_id=resident_id, noun="resident",
+        as_of=local_today(),
+    )  # fmt: skip
+    revealed = reveal_identifiers(session, resident_id=resident_id)
+    account = principal.account
+    append(
+        session, action="reveal", user_id=account.id, user_name=account.name, role=account.role,
+        method="POST", path=router.prefix + REVEAL_PATH, object_type="residents",
+        object_id=str(resident_id), area_code=revealed.area_code, reason=reason,
+    )  # fmt: skip
+    return {
+        "resident_id": revealed.resident_id,
+        "id_number": revealed.id_number,
+        "phone": revealed.phone,
+    }

@@ -4,6 +4,11 @@ Same figures, classes and colours as ``/api/layers/{layer}`` with the same
 query; geometry generalised per zoom; ETag with ``If-None-Match`` → 304; gzip
 when the client accepts it. Recently cut tiles are kept in memory by ETag,
 which changes whenever the data under the tile can have.
+
+Tiles are aggregates (``read_aggregates``) of the account's areas: the query
+is resolved by ``api.routes.layers.scoped_layer_query`` before anything else,
+so ``within`` (the account's own area when none is asked for) is part of the
+cache key and the ETag — one scope's figures are never served to another.
 """
 
 from __future__ import annotations

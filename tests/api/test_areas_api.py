@@ -288,12 +288,16 @@ def test_database_down_is_503_problem(tmp_path) -> None:
     from sqlalchemy import create_engine
 
     from api.app import create_app
+    from api.auth import get_auth_settings
     from api.deps import get_engine
+    from api.security import issue_token
 
     app = create_app()
     nowhere = create_engine(f"postgresql+psycopg://wangge@/wangge?host={tmp_path}&port=1")
     app.dependency_overrides[get_engine] = lambda: nowhere
-    with TestClient(app) as client:
+    # A well-signed token: checking it needs the database, which is down.
+    token, _ = issue_token(user_id=1, version=0, settings=get_auth_settings())
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
         for path in ("/api/health", "/api/areas"):
             response = client.get(path)
             assert response.status_code == 503, path

@@ -22,6 +22,8 @@ import pytest
 from shapely.geometry import shape
 from sqlalchemy import create_engine, text
 
+from tests.api.conftest import TEST_PASSWORD
+
 PROBLEM = "application/problem+json"
 GEOJSON = "application/geo+json"
 LEVELS = ("city", "county", "township", "community", "grid", "microgrid")
@@ -353,6 +355,7 @@ def test_checkpoints_collection(client, session) -> None:
 
 OGRINFO = shutil.which("ogrinfo")
 OGR2OGR = shutil.which("ogr2ogr")
+GDAL_HEADERS: dict[str, str] = {}  # the served app's token, set by ogc_url
 
 
 def free_port() -> int:
@@ -362,9 +365,10 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def ogc_url(demo_db_url: str, tmp_path_factory) -> Iterator[str]:
+def ogc_url(demo_db_url: str, demo_admin: str, tmp_path_factory) -> Iterator[str]:
     """``wangge serve`` on the demo county (as tests/web's served_demo does);
-    its log goes to a file, so a full pipe can never stall it."""
+    its log goes to a file, so a full pipe can never stall it. GDAL sends the
+    demo admin's token (``GDAL_HTTP_HEADERS``, set for :func:`gdal`)."""
     port = free_port()
     log = tmp_path_factory.mktemp("ogc-server") / "serve.log"
     env = os.environ | {"DATABASE_URL": demo_db_url}
@@ -381,15 +385,24 @@ def ogc_url(demo_db_url: str, tmp_path_factory) -> Iterator[str]:
             if server.poll() is not None:
                 raise RuntimeError(f"wangge serve exited: {log.read_text(errors='replace')}")
             try:
-                if httpx.get(f"{base}/ogc", timeout=2).status_code == 200:
+                if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError("wangge serve did not become ready in 90 s")
             time.sleep(0.3)
+        assert httpx.get(f"{base}/ogc", timeout=10).status_code == 401  # no token, no data
+        login = httpx.post(
+            f"{base}/api/auth/token",
+            data={"username": demo_admin, "password": TEST_PASSWORD},
+            timeout=30,
+        )
+        assert login.status_code == 200, login.text
+        GDAL_HEADERS["Authorization"] = f"Bearer {login.json()['access_token']}"
         yield f"{base}/ogc"
     finally:
+        GDAL_HEADERS.clear()
         server.terminate()
         server.wait(timeout=20)
 
@@ -400,6 +413,7 @@ def gdal(*args: str) -> str:
         pytest.fail("GDAL's ogrinfo is missing: run scripts/install-system-deps --browser")
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env |= {
+        "GDAL_HTTP_HEADERS": "\r\n".join(f"{k}: {v}" for k, v in GDAL_HEADERS.items()),
         "NO_PROXY": "*", "no_proxy": "*", "GDAL_HTTP_TIMEOUT": "60",
         "GDAL_HTTP_CONNECTTIMEOUT": "5", "GDAL_HTTP_MAX_RETRY": "0",
         "PROJ_NETWORK": "OFF", "CPL_DEBUG": "OFF",

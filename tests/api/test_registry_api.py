@@ -12,9 +12,14 @@ from sqlalchemy import create_engine, text
 
 from api.app import create_app
 from api.deps import get_engine
+from api.security import hash_password
+from db.accounts import replace_account
 from db.demo import load_demo
+from db.engine import session_scope
 from geo.crs import GCJ02, from_wgs84
 from geo.demo import id_check_digit
+from geo.localtime import local_today
+from tests.api.conftest import TEST_PASSWORD, bearer
 
 PROBLEM = "application/problem+json"
 
@@ -26,12 +31,17 @@ def id_number(serial: int) -> str:
 
 @pytest.fixture(scope="module")
 def api(pg) -> Iterator[tuple[TestClient, object]]:
+    """An admin's client on a demo county of its own (these tests write)."""
     url = pg.database("registry_api")
     engine = create_engine(url)
     load_demo(engine, county_code="445321", households=1_000, seed=9)
+    with session_scope(engine) as session:
+        replace_account(session, name="registry_admin", role="admin", areas=[],
+                        password_hash=hash_password(TEST_PASSWORD), today=local_today())  # fmt: skip
     app = create_app()
     app.dependency_overrides[get_engine] = lambda: engine
     with TestClient(app) as client:
+        client.headers.update(bearer(client, "registry_admin"))
         yield client, engine
     engine.dispose()
 
