@@ -235,19 +235,20 @@ def replace_account(
 
 def demo_scopes(session: Session, *, county_code: str, today: dt.date) -> dict[str, list[str]]:
     """Areas for one account of each role on a county: the county for the
-    commander and the wall, its first grid (by code) for the grid leader, and
-    that grid's first two micro-grids for the grid worker."""
+    commander and the wall, the first grid (by code) of those with the most
+    micro-grids for the grid leader, and that grid's first two micro-grids
+    (or its only one) for the grid worker."""
     grid = session.execute(
         text(
             "SELECT g.code FROM area g WHERE g.level = 'grid' AND g.county_code = :county"
             " AND g.valid_from <= :as_of AND (g.valid_to IS NULL OR g.valid_to > :as_of)"
-            " AND (SELECT count(*) FROM area m WHERE m.parent_code = g.code AND m.valid_to IS NULL) >= 2"
-            " ORDER BY g.code LIMIT 1"
+            " ORDER BY least(2, (SELECT count(*) FROM area m WHERE m.parent_code = g.code"
+            " AND m.valid_to IS NULL)) DESC, g.code LIMIT 1"
         ),
         {"county": county_code, "as_of": today},
     ).scalar_one_or_none()
     if grid is None:
-        raise NotFound(f"county {county_code} has no grid with two micro-grids")
+        raise NotFound(f"county {county_code} has no grid")
     microgrids = (
         session.execute(
             text(

@@ -24,6 +24,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -41,11 +42,18 @@ def is_id_number(candidate: str) -> bool:
     return "10X98765432"[total % 11] == candidate[17].upper()
 
 
-def leaks(text: str) -> list[str]:
-    """The unmasked ID and mobile numbers in ``text``, masked for the report."""
+def raw_leaks(text: str) -> list[str]:
+    """The unmasked ID and mobile numbers in ``text``, as they are."""
     found = [m for m in ID_NUMBER.findall(text) if is_id_number(m)]
-    found += MOBILE.findall(text)
-    return [f"{v[:3]}…{v[-2:]}" for v in found]
+    return found + MOBILE.findall(text)
+
+
+def leaks(text: str, *, echoed: str = "") -> list[str]:
+    """The unmasked ID and mobile numbers in ``text`` that are not in
+    ``echoed`` (the request's own URL and body: an answer that repeats what
+    the caller sent, e.g. "no resident with id 14667770874", discloses
+    nothing stored), masked for the report."""
+    return [f"{v[:3]}…{v[-2:]}" for v in raw_leaks(text) if v not in echoed]
 
 
 @dataclass
@@ -84,8 +92,14 @@ def _scan_response(response: httpx.Response) -> None:
         body = response.read().decode("utf-8", errors="replace")
     except (httpx.StreamError, httpx.ResponseNotRead):
         return
-    if found := leaks(body):
-        LEAKS.append(Leak(where=f"{response.request.method} {path} → {response.status_code}", values=found))
+    request = response.request
+    try:
+        sent = request.content.decode("utf-8", errors="replace")
+    except httpx.RequestNotRead:
+        sent = ""
+    echoed = str(request.url) + "\n" + unquote(str(request.url)) + "\n" + sent
+    if found := leaks(body, echoed=echoed):
+        LEAKS.append(Leak(where=f"{request.method} {path} → {response.status_code}", values=found))
 
 
 _original_send = httpx.Client.send

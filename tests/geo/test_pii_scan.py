@@ -28,3 +28,9 @@ def test_an_18_digit_number_with_a_wrong_check_digit_is_not_an_id() -> None:
     number = _id("44532119900307123")
     wrong = number[:17] + ("0" if number[17] != "0" else "1")
     assert leaks(wrong) == []
+
+
+def test_an_echo_of_the_callers_own_input_is_not_a_leak() -> None:
+    body = '{"detail": "no resident with id 13812345678"}'
+    assert leaks(body, echoed="/api/residents/13812345678") == []
+    assert leaks(body, echoed="/api/residents/1") == ["138…78"]
