@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("bench.demo_load", "bench.assignment", "bench.ingest")
+BENCHMARKS = ("bench.demo_load", "bench.assignment", "bench.ingest", "bench.layers")
 
 
 def main() -> int:
