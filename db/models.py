@@ -578,6 +578,20 @@ class LayerCache(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    parent_code: Mapped[str | None] = mapped_column(String(32))
+    households: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    residents: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class LayerCacheMeta(Base):
+    """The collection members of one cached layer request (legend, round, totals)."""
+
+    __tablename__ = "layer_cache_meta"
+    cache_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    members: Mapped[Any] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
 
 # -- accounts and the audit trail (migration 0005) -------------------------------------------

@@ -18,6 +18,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -32,6 +33,11 @@ WEB_MERCATOR_HALF_WORLD_M = 20037508.342789244
 CACHE_RETENTION = "1 day"  # figures of older requests are dropped when new ones are stored
 
 # One statement for every tile; pgbench runs exactly this (bench/layers.py).
+# The figures are looked up per area (LATERAL, by primary key), so the plan
+# never depends on statistics of a cache just written; OFFSET 0 keeps the
+# planner from pushing "geom IS NOT NULL" down into the scan, which would
+# simplify and clip every polygon twice. ST_Simplify keeps collapsed rings
+# (preserve_collapsed) so a small area stays a dot rather than vanishing.
 TILE_SQL = """
 WITH bounds AS (
     SELECT ST_TileEnvelope(:z, :x, :y) AS env,
@@ -39,15 +45,18 @@ WITH bounds AS (
 )
 SELECT coalesce((
     SELECT ST_AsMVT(t, :layer_name, :extent, 'geom') FROM (
-        SELECT ST_AsMVTGeom(ST_SimplifyPreserveTopology(a.geom_3857, :tolerance_m), b.env,
+        SELECT ST_AsMVTGeom(ST_Simplify(a.geom_3857, :tolerance_m, true), b.env,
                             :extent, :buffer, true) AS geom,
                c.code, c.name, c.level, c.value, c.numerator, c.denominator,
                c.class, c.colour
         FROM bounds b
         JOIN area a ON a.geom_3857 && b.wide
-        JOIN layer_cache c ON c.cache_key = :cache_key AND c.code = a.code
+        CROSS JOIN LATERAL (
+            SELECT * FROM layer_cache lc WHERE lc.cache_key = :cache_key AND lc.code = a.code
+        ) c
         WHERE a.level = :level AND a.valid_from <= :as_of
           AND (a.valid_to IS NULL OR a.valid_to > :as_of)
+        OFFSET 0
     ) t WHERE t.geom IS NOT NULL
 ), ''::bytea)
 """
@@ -94,6 +103,11 @@ def tile_etag(*, key: str, tile: TileAddress) -> str:
     return hashlib.sha256(f"{key}/{tile.z}/{tile.x}/{tile.y}".encode()).hexdigest()[:32]
 
 
+def layer_etag(*, key: str, crs: str) -> str:
+    """ETag of a GeoJSON layer: its figures' key and the output CRS."""
+    return hashlib.sha256(f"{key}/geojson/{crs}".encode()).hexdigest()[:32]
+
+
 def is_cached(session: Session, *, key: str) -> bool:
     return (
         session.execute(
@@ -110,19 +124,23 @@ def store_figures(
     figures: Sequence[AreaFigure],
     classes: Sequence[int | None],
     colours: Sequence[str],
+    members: dict[str, Any],
 ) -> None:
-    """Keep a layer's figures under ``key`` (idempotent: a concurrent request
-    storing the same key stores the same rows once); drop stale ones."""
-    session.execute(
-        text(f"DELETE FROM layer_cache WHERE created_at < now() - interval '{CACHE_RETENTION}'")
-    )
+    """Keep a layer's figures and its collection ``members`` (legend, round,
+    totals…) under ``key`` (idempotent: a concurrent request storing the same
+    key stores them once); drop those older than CACHE_RETENTION."""
+    for table in ("layer_cache", "layer_cache_meta"):
+        session.execute(
+            text(f"DELETE FROM {table} WHERE created_at < now() - interval '{CACHE_RETENTION}'")
+        )
     session.execute(
         text(
             "INSERT INTO layer_cache (cache_key, code, name, level, value, numerator, denominator,"
-            " class, colour)"
+            " class, colour, parent_code, households, residents)"
             " SELECT :key, * FROM unnest(CAST(:codes AS text[]), CAST(:names AS text[]),"
             " CAST(:levels AS text[]), CAST(:values AS float8[]), CAST(:nums AS bigint[]),"
-            " CAST(:dens AS bigint[]), CAST(:classes AS smallint[]), CAST(:colours AS text[]))"
+            " CAST(:dens AS bigint[]), CAST(:classes AS smallint[]), CAST(:colours AS text[]),"
+            " CAST(:parents AS text[]), CAST(:households AS bigint[]), CAST(:residents AS bigint[]))"
             " ON CONFLICT DO NOTHING"
         ),
         {
@@ -135,8 +153,61 @@ def store_figures(
             "dens": [f.denominator for f in figures],
             "classes": list(classes),
             "colours": list(colours),
+            "parents": [f.parent_code for f in figures],
+            "households": [f.households for f in figures],
+            "residents": [f.residents for f in figures],
         },
     )
+    session.execute(
+        text(
+            "INSERT INTO layer_cache_meta (cache_key, members) VALUES (:key, CAST(:members AS jsonb))"
+            " ON CONFLICT DO NOTHING"
+        ),
+        {"key": key, "members": json.dumps(members, ensure_ascii=False, default=str)},
+    )
+
+
+@dataclass(frozen=True)
+class CachedFeature:
+    """One area of a cached layer, its geometry already GeoJSON text (6 decimals)."""
+
+    figure: AreaFigure
+    class_index: int | None
+    colour: str
+
+
+def cached_layer(
+    session: Session, *, key: str, level: str, as_of: object
+) -> tuple[list[CachedFeature], dict[str, Any]] | None:
+    """The cached figures of ``key`` with their geometry in force on ``as_of``,
+    ordered by code, and the collection's members; None when not cached."""
+    meta = session.execute(
+        text("SELECT members FROM layer_cache_meta WHERE cache_key = :key"), {"key": key}
+    ).first()
+    if meta is None:
+        return None
+    rows = session.execute(
+        text(
+            "SELECT c.code, c.name, c.level, c.parent_code, c.households, c.residents,"
+            " c.numerator, c.denominator, c.value, c.class, c.colour, ST_AsGeoJSON(a.geom, 6)"
+            " FROM layer_cache c JOIN area a ON a.code = c.code AND a.level = :level"
+            " AND a.valid_from <= :as_of AND (a.valid_to IS NULL OR a.valid_to > :as_of)"
+            " WHERE c.cache_key = :key ORDER BY c.code"
+        ),
+        {"key": key, "level": level, "as_of": as_of},
+    ).all()
+    features = [
+        CachedFeature(
+            figure=AreaFigure(
+                code=r[0], name=r[1], level=r[2], parent_code=r[3], households=int(r[4]),
+                residents=int(r[5]), numerator=int(r[6]), denominator=int(r[7]),
+                value=None if r[8] is None else float(r[8]), geometry_geojson=str(r[11]),
+            ),
+            class_index=None if r[9] is None else int(r[9]), colour=str(r[10]),
+        )
+        for r in rows
+    ]  # fmt: skip
+    return features, dict(meta[0])
 
 
 def tile_parameters(

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import orjson
 import shapely
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from api.auth import Principal, PrincipalDep, require_object_in_scope, scoped_within
@@ -30,9 +30,11 @@ from db.layers import (
     LayerResult,
     LayerSpec,
     compute_layer,
+    default_level,
     household_facts,
     require_layer,
 )
+from db.tiles import cache_key, cached_layer, data_epochs, is_cached, layer_etag, store_figures
 from geo.classify import METHODS, Classified, Legend, LegendClass, classify, parse_breaks
 from geo.crs import Crs
 from geo.errors import Forbidden
@@ -147,29 +149,69 @@ def classified_layer(
     return result, classified
 
 
+def layer_key(session: Session, *, layer: str, query: LayerQuery, level: str) -> str:
+    """The cache key of the layer's figures on the current data epochs."""
+    return cache_key(request=query.canonical(layer=layer, level=level), epochs=data_epochs(session))
+
+
+def ensure_cached(session: Session, *, key: str, layer: str, query: LayerQuery, level: str) -> None:
+    """Compute and store the layer's figures (and the collection's members)
+    under ``key`` unless they are stored already."""
+    if not is_cached(session, key=key):
+        result, classified = classified_layer(session, layer=layer, query=query, level=level)
+        store_figures(
+            session, key=key, figures=result.figures, classes=classified.classes,
+            colours=classified.colours, members=collection_members(result, classified=classified),
+        )  # fmt: skip
+
+
 @router.get(
     "/layers/{layer}", response_class=GeoJSONResponse,
+    responses={304: {"description": "Not modified (If-None-Match)"}},
     summary="A choropleth layer: one feature per area at a level, with value, class, colour and legend",
 )  # fmt: skip
-def layer(layer: str, session: SessionDep, query: LayerQueryDep, crs: CrsDep) -> GeoJSONResponse:
-    result, classified = classified_layer(session, layer=layer, query=query)
-    return GeoJSONResponse(layer_collection(result, classified=classified, crs=crs))
+def layer(
+    layer: str, request: Request, session: SessionDep, query: LayerQueryDep, crs: CrsDep
+) -> Response:
+    """Served from the layer cache: computed once per data epoch (any write to
+    a table the layer reads makes a new epoch), with an ETag for ``If-None-Match``."""
+    require_layer(layer)
+    level = query.level or default_level(session, within=query.within, as_of=query.as_of)
+    key = layer_key(session, layer=layer, query=query, level=level)
+    etag = f'"{layer_etag(key=key, crs=crs.label)}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in etags_of(request.headers.get("if-none-match")):
+        return Response(status_code=304, headers=headers)
+    ensure_cached(session, key=key, layer=layer, query=query, level=level)
+    cached = cached_layer(session, key=key, level=level, as_of=query.as_of)
+    assert cached is not None  # stored above, in this transaction
+    features, members = cached
+    body = {
+        "type": "FeatureCollection",
+        "features": [
+            _feature(f.figure, class_index=f.class_index, colour=f.colour, crs=crs)
+            for f in features
+        ],
+        **members,
+        "numberReturned": len(features),
+    }
+    return GeoJSONResponse(body, headers=headers)
 
 
-def layer_collection(result: LayerResult, *, classified: Classified, crs: Crs) -> dict[str, Any]:
-    """The FeatureCollection: one feature per area, then the legend, round and totals."""
-    features = [
-        _feature(figure, class_index=index, colour=colour, crs=crs)
-        for figure, index, colour in zip(
-            result.figures, classified.classes, classified.colours, strict=True
-        )
-    ]
+def etags_of(header: str | None) -> set[str]:
+    """The entity tags an ``If-None-Match`` header lists (weak ones compared as strong)."""
+    if not header:
+        return set()
+    return {part.strip().removeprefix("W/") for part in header.split(",")}
+
+
+def collection_members(result: LayerResult, *, classified: Classified) -> dict[str, Any]:
+    """The collection's members besides its features: layer, level, round,
+    legend, totals and the households no micro-grid holds."""
     numerator = sum(f.numerator for f in result.figures)
     denominator = sum(f.denominator for f in result.figures)
     round_ref = result.round
     return {
-        "type": "FeatureCollection",
-        "features": features,
         "layer": {"id": result.spec.id, "title": result.spec.title, "unit": result.spec.unit},
         "level": result.level,
         "within": result.within,
@@ -188,7 +230,6 @@ def layer_collection(result: LayerResult, *, classified: Classified, crs: Crs) -
             "value": _total_value(result, numerator=numerator, denominator=denominator),
         },
         "unlocated_households": result.unlocated_households,
-        "numberReturned": len(features),
     }  # fmt: skip
 
 

@@ -20,15 +20,11 @@ from collections import OrderedDict
 from fastapi import APIRouter, Request, Response
 
 from api.deps import SessionDep
-from api.routes.layers import LayerQueryDep, classified_layer
+from api.routes.layers import LayerQueryDep, ensure_cached, etags_of, layer_key
 from db.layers import default_level, require_layer
 from db.tiles import (
     TileAddress,
-    cache_key,
-    data_epochs,
-    is_cached,
     render_tile,
-    store_figures,
     tile_etag,
 )
 
@@ -75,19 +71,14 @@ def tile(
     spec = require_layer(layer)
     address = TileAddress.checked(z=z, x=x, y=y)
     level = query.level or default_level(session, within=query.within, as_of=query.as_of)
-    key = cache_key(request=query.canonical(layer=layer, level=level), epochs=data_epochs(session))
+    key = layer_key(session, layer=layer, query=query, level=level)
     etag = f'"{tile_etag(key=key, tile=address)}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
-    if etag in _etags(request.headers.get("if-none-match")):
+    if etag in etags_of(request.headers.get("if-none-match")):
         return Response(status_code=304, headers=headers)
     packed = MEMORY.get(etag)
     if packed is None:
-        if not is_cached(session, key=key):
-            result, classified = classified_layer(session, layer=layer, query=query, level=level)
-            store_figures(
-                session, key=key, figures=result.figures, classes=classified.classes,
-                colours=classified.colours,
-            )  # fmt: skip
+        ensure_cached(session, key=key, layer=layer, query=query, level=level)
         raw = render_tile(
             session, key=key, tile=address, layer_name=spec.id, level=level, as_of=query.as_of
         )
@@ -97,9 +88,3 @@ def tile(
         headers["Content-Encoding"] = "gzip"
         return Response(packed, media_type=MVT_MEDIA_TYPE, headers=headers)
     return Response(gzip.decompress(packed), media_type=MVT_MEDIA_TYPE, headers=headers)
-
-
-def _etags(header: str | None) -> set[str]:
-    if not header:
-        return set()
-    return {part.strip().removeprefix("W/") for part in header.split(",")}

@@ -166,3 +166,22 @@ def test_hexagons_suppress_small_counts(client, county) -> None:
                 assert props["numerator"] == truth["numerator"]
                 assert props["value"] == truth["value"]
     assert any(p["numerator"] == 1 for p in raw.values())  # something to suppress at k=2
+
+
+def test_the_layer_answers_304_until_its_data_change(client, session, county) -> None:
+    query = {"within": GRID, "level": "microgrid", "as_of": DAY.isoformat()}
+    first = client.get("/api/layers/coverage", params=query)
+    etag = first.headers["etag"]
+    again = client.get("/api/layers/coverage", params=query, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and not again.content
+    from sqlalchemy import text
+
+    session.execute(
+        text("INSERT INTO visit (county_code, round_id, household_id, result, visited_at)"
+             " VALUES (:c, :r, :h, 'complete', '2020-02-06 10:00+08')"),
+        {"c": COUNTY, "r": county.round_id, "h": county.households["B2"]},
+    )  # fmt: skip
+    after = client.get("/api/layers/coverage", params=query, headers={"If-None-Match": etag})
+    assert after.status_code == 200 and after.headers["etag"] != etag
+    props = {f["properties"]["code"]: f["properties"] for f in after.json()["features"]}
+    assert props[MG_B]["numerator"] == 2 and after.json()["totals"]["numerator"] == 3
