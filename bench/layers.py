@@ -1655,7 +1655,7 @@ def geojson_rows(m: Measurements) -> list[list[str]]:
         return f"{_median([p.wire_bytes for p in g[name]]) / 2**20:.1f} MiB"
 
     return [
-        row(f"**wangge** `GET {WANGGE_LAYER_PATH}` (figures computed from households and visits on every request)", g["wangge"], wire("wangge")),
+        row(f"**wangge** `GET {WANGGE_LAYER_PATH}` (figures from the layer cache, computed once per data epoch: see the cold row)", g["wangge"], wire("wangge")),
         row(f"**anchor: tipg** `GET {TIPG_ITEMS_PATH}` (figures read from a table)", g["tipg"], wire("tipg")),
         ["**anchor: naive** ORM `Area` objects → `to_shape` → `mapping` → `json.dumps`, in process (figures read from the same table)", f"{_median(m.naive_seconds):.2f} s", "–", f"{c.naive_bytes / 2**20:.1f} MiB", _runs(m.naive_seconds, "{:.2f}")],
         row("wangge, `Accept-Encoding: gzip`", g["wangge gzip"], wire("wangge gzip")),
