@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
+from api.inputs import RefuseNul
 from api.routes import (
     areas,
     auth,
@@ -38,6 +39,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.add_middleware(RefuseNul)
     for module in (
         health, auth, areas, people, geocode, imports, visits, cases, checkpoints, layers, tiles, ogc,
     ):  # fmt: skip

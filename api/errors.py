@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import (
@@ -94,6 +94,17 @@ def install_error_handlers(app: FastAPI) -> None:
             status=503, title="Database unavailable",
             detail="the database cannot be reached; start it with `wangge db start` or check DATABASE_URL",
             instance=request.url.path,
+        )  # fmt: skip
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses to store or compare (out of range, bad
+        # encoding): the input's fault, never a server error. Routes check
+        # their inputs first; this is the net under them.
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        return problem(
+            status=422, title="Invalid input",
+            detail=f"a value cannot be stored: {reason}", instance=request.url.path,
         )  # fmt: skip
 
     @app.exception_handler(StarletteHTTPException)
