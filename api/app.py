@@ -15,12 +15,14 @@ from api.routes import (
     auth,
     cases,
     checkpoints,
+    figures,
     geocode,
     health,
     imports,
     layers,
     ogc,
     people,
+    reports,
     tiles,
     visits,
 )
@@ -41,7 +43,8 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RefuseNul)
     for module in (
-        health, auth, areas, people, geocode, imports, visits, cases, checkpoints, layers, tiles, ogc,
+        health, auth, areas, people, geocode, imports, visits, cases, checkpoints, layers, tiles,
+        ogc, figures, reports,
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
