@@ -200,7 +200,9 @@ def personal_numbers(case: Any, response: Any) -> list[str]:
     if any(p.search(case.formatted_path) for p in ALLOWED_PATHS):
         return []
     sent = sent_text(case)
-    body = response.text
+    # Binary answers (tiles, the daily report's workbook) are not text; the
+    # report's own test unzips and scans it.
+    body = response.content.decode("utf-8", errors="replace")
     found = [m for m in ID_NUMBER.findall(body) if is_id_number(m) and m not in sent]
     found += [m for m in MOBILE.findall(body) if m not in sent]
     return [f"{v[:3]}…{v[-2:]}" for v in found]
