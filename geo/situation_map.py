@@ -194,6 +194,21 @@ def situation_html(
     fmap.default_css = []
     figure.add_child(fmap)
     collection = {"type": "FeatureCollection", "features": list(features)}
+    # folium refuses tooltip fields on an empty collection: with no area (a
+    # date before any boundary) the page shows the empty table and legend only.
+    if features:
+        _add_areas(fmap, collection)
+    bounds = _bounds(features)
+    if bounds is not None:
+        fmap.fit_bounds(bounds)
+    fmap.add_child(_Legend(legend_html(legend, title="排查覆盖率 Coverage")))
+
+    colours = {str(f["properties"]["code"]): str(f["properties"]["colour"]) for f in features}
+    figure.html.add_child(Element(_figures_table(report, colours=colours)), name="figures")
+    return str(figure.render())
+
+
+def _add_areas(fmap: folium.Map, collection: dict[str, Any]) -> None:
     folium.GeoJson(
         collection,
         name="coverage",
@@ -210,14 +225,6 @@ def situation_html(
             sticky=True,
         ),
     ).add_to(fmap)  # fmt: skip
-    bounds = _bounds(features)
-    if bounds is not None:
-        fmap.fit_bounds(bounds)
-    fmap.add_child(_Legend(legend_html(legend, title="排查覆盖率 Coverage")))
-
-    colours = {str(f["properties"]["code"]): str(f["properties"]["colour"]) for f in features}
-    figure.html.add_child(Element(_figures_table(report, colours=colours)), name="figures")
-    return str(figure.render())
 
 
 def _bounds(features: Sequence[Mapping[str, Any]]) -> list[list[float]] | None:

@@ -206,3 +206,10 @@ def test_reports_need_a_token_and_an_area_in_scope(anonymous, client):
     assert missing.status_code == 404
     missing = client.get("/api/reports/situation.html", params={"within": "999999999"})
     assert missing.status_code == 404
+
+
+def test_a_situation_map_of_a_date_with_no_areas_is_an_empty_map_not_an_error(demo_client) -> None:
+    """Found by schemathesis: before any boundary was in force there is nothing to draw."""
+    response = demo_client.get("/api/reports/situation.html", params={"date": "2000-01-01"})
+    assert response.status_code == 200
+    assert "<table" in response.text
