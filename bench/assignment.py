@@ -38,11 +38,12 @@ import geopandas
 import numpy as np
 import pandas as pd
 import shapely
-from psycopg import Connection as PgConnection
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from bench.common import (
     BenchCluster,
+    copy_lines,
+    ewkb_hex,
     machine_description,
     machine_lines,
     markdown_table,
@@ -282,32 +283,11 @@ def generate_city(*, microgrids: int, points: int, seed: int) -> City:
 
 
 # -- PostGIS: load and reset (untimed) ------------------------------------------------
-def _pg(connection: Connection) -> PgConnection[Any]:
-    raw = connection.connection.driver_connection
-    assert isinstance(raw, PgConnection)
-    return raw
-
-
-def _copy_lines(connection: Connection, *, statement: str, lines: Iterator[str]) -> None:
-    """COPY ... FROM STDIN (text format) from an iterator of newline-ended chunks."""
-    with _pg(connection).cursor() as cursor, cursor.copy(statement) as copy:
-        for chunk in lines:
-            copy.write(chunk)
-
-
-def _ewkb_hex(geoms: Any) -> list[str]:
-    """COPY's text format takes PostGIS geometry as hex EWKB (SRID included)."""
-    hexes: np.ndarray = np.asarray(
-        shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
-    )
-    return [str(h) for h in hexes.tolist()]
-
-
 def _area_lines(city: City, *, chunk: int = 20_000) -> Iterator[str]:
     multi: np.ndarray = np.asarray(shapely.multipolygons(city.polygons[:, None]))
     for start in range(0, len(city.codes), chunk):
         codes = city.codes[start : start + chunk].tolist()
-        hexes = _ewkb_hex(multi[start : start + chunk])
+        hexes = ewkb_hex(multi[start : start + chunk])
         yield "".join(
             f"{code}\t微网格{code[-7:]}\tmicrogrid\t{COUNTY_CODE}\t{VALID_FROM}\tbench\t{wkb}\n"
             for code, wkb in zip(codes, hexes, strict=True)
@@ -318,7 +298,7 @@ def _household_lines(city: City, *, chunk: int = 200_000) -> Iterator[str]:
     for start in range(0, city.households, chunk):
         stop = start + chunk
         ids = city.household_ids[start:stop].tolist()
-        hexes = _ewkb_hex(shapely.points(city.lon[start:stop], city.lat[start:stop]))
+        hexes = ewkb_hex(shapely.points(city.lon[start:stop], city.lat[start:stop]))
         yield "".join(
             f"{hid}\t{COUNTY_CODE}\t{wkb}\tbuilding\tmatched\n"
             for hid, wkb in zip(ids, hexes, strict=True)
@@ -328,7 +308,7 @@ def _household_lines(city: City, *, chunk: int = 200_000) -> Iterator[str]:
 def load_areas(engine: Engine, *, city: City) -> None:
     """COPY the micro-grids (in force since VALID_FROM) and analyse."""
     with engine.begin() as connection:
-        _copy_lines(
+        copy_lines(
             connection,
             statement="COPY area (code, name, level, county_code, valid_from, source, geom) FROM STDIN",
             lines=_area_lines(city),
@@ -362,7 +342,7 @@ def reload_households(engine: Engine, *, city: City) -> None:
         ]
         for name, _ in definitions:
             connection.execute(text(f'DROP INDEX "{name}"'))
-        _copy_lines(
+        copy_lines(
             connection,
             statement="COPY household (id, county_code, geom, geocode_level, geocode_status) FROM STDIN",
             lines=_household_lines(city),

@@ -19,6 +19,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from psycopg import Connection as PgConnection
+from sqlalchemy import Connection
 
 from db.cluster import SUPERUSER, Cluster, find_pg_bindir
 
@@ -177,3 +183,26 @@ def write_section(*, title: str, body: str, path: Path = RESULTS_PATH) -> None:
     for name, content in sections.items():
         parts.append(f"## {name}\n{content.rstrip()}\n\n")
     path.write_text("".join(parts).rstrip() + "\n", encoding="utf-8")
+
+
+# -- loading benchmark data with COPY (untimed) ------------------------------------------
+def pg_connection(connection: Connection) -> PgConnection[Any]:
+    """The psycopg connection under a SQLAlchemy one (for COPY)."""
+    raw = connection.connection.driver_connection
+    assert isinstance(raw, PgConnection)
+    return raw
+
+
+def copy_lines(connection: Connection, *, statement: str, lines: Iterator[str]) -> None:
+    """COPY ... FROM STDIN (text format) from an iterator of newline-ended chunks."""
+    with pg_connection(connection).cursor() as cursor, cursor.copy(statement) as copy:
+        for chunk in lines:
+            copy.write(chunk)
+
+
+def ewkb_hex(geoms: Any) -> list[str]:
+    """COPY's text format takes PostGIS geometry as hex EWKB (SRID 4326 included)."""
+    hexes: np.ndarray = np.asarray(
+        shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
+    )
+    return [str(h) for h in hexes.tolist()]

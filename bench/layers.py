@@ -40,12 +40,13 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 import shapely
-from psycopg import Connection as PgConnection
 from sqlalchemy import Connection, Engine, create_engine, text
 
 from bench.assignment import generate_city, grid_shape
 from bench.common import (
     BenchCluster,
+    copy_lines,
+    ewkb_hex,
     machine_description,
     machine_lines,
     markdown_table,
@@ -246,28 +247,9 @@ def build_city(*, households: int, seed: int) -> LayersCity:
 NULL = "\\N"  # NULL in COPY's text format
 
 
-def _pg(connection: Connection) -> PgConnection[Any]:
-    raw = connection.connection.driver_connection
-    assert isinstance(raw, PgConnection)
-    return raw
-
-
-def _copy(connection: Connection, *, statement: str, chunks: Iterator[str]) -> None:
-    """COPY ... FROM STDIN (text format) from newline-ended chunks."""
-    with _pg(connection).cursor() as cursor, cursor.copy(statement) as copy:
-        for chunk in chunks:
-            copy.write(chunk)
-
-
-def _ewkb_hex(geoms: np.ndarray) -> list[str]:
-    """COPY's text format takes PostGIS geometry as hex EWKB (SRID included)."""
-    hexes = np.asarray(shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True))
-    return [str(h) for h in hexes.tolist()]
-
-
 def _area_chunks(city: LayersCity) -> Iterator[str]:
     for level in city.levels:
-        hexes = _ewkb_hex(level.geoms)
+        hexes = ewkb_hex(level.geoms)
         yield "".join(
             f"{code}\t{name}\t{level.name}\t{parent or NULL}\t{COUNTY_CODE}\t{VALID_FROM}\tbench\t{wkb}\n"
             for code, name, parent, wkb in zip(
@@ -279,7 +261,7 @@ def _area_chunks(city: LayersCity) -> Iterator[str]:
 def _household_chunks(city: LayersCity, *, chunk: int = 200_000) -> Iterator[str]:
     for start in range(0, city.households, chunk):
         stop = min(start + chunk, city.households)
-        hexes = _ewkb_hex(
+        hexes = ewkb_hex(
             np.asarray(
                 shapely.points(city.household_lon[start:stop], city.household_lat[start:stop])
             )
@@ -363,7 +345,7 @@ def _copy_without_indexes(
     ).all()
     for name, _ in definitions:
         connection.execute(text(f'DROP INDEX "{name}"'))
-    _copy(connection, statement=statement, chunks=chunks)
+    copy_lines(connection, statement=statement, lines=chunks)
     for _, definition in definitions:
         connection.execute(text(definition))
 
@@ -372,11 +354,11 @@ def load_city(engine: Engine, *, city: LayersCity, visits: Visits) -> None:
     """Areas, households (with their micro-grid), one screening round over
     the county and its visits; then VACUUM ANALYZE."""
     with engine.begin() as connection:
-        _copy(
+        copy_lines(
             connection,
             statement="COPY area (code, name, level, parent_code, county_code, valid_from,"
             " source, geom) FROM STDIN",
-            chunks=_area_chunks(city),
+            lines=_area_chunks(city),
         )
         _copy_without_indexes(
             connection,

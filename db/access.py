@@ -44,25 +44,34 @@ WITH RECURSIVE up(code, parent_code) AS (
 # the area it was located to, else its county (unlocated households count for
 # the county); a resident's household's; a case's person's household's, else
 # its household's, else its county.
-_HOUSEHOLD_AREA = "coalesce(h.microgrid_code, h.area_code, h.county_code)"
+HOUSEHOLD_AREA = "coalesce(h.microgrid_code, h.area_code, h.county_code)"
+
+# Codes of the areas :roots and of every area below them, as of :as_of.
+ROOTS_SUBTREE_CODES = f"""
+WITH RECURSIVE sub(code) AS (
+    SELECT a.code FROM area a WHERE a.code = ANY(:roots) AND {IN_FORCE}
+  UNION
+    SELECT a.code FROM area a JOIN sub s ON a.parent_code = s.code WHERE {IN_FORCE}
+) SELECT code FROM sub
+"""
 OBJECT_AREA_SQL: dict[str, str] = {
-    "household": f"SELECT {_HOUSEHOLD_AREA} FROM household h WHERE h.id = :id",
+    "household": f"SELECT {HOUSEHOLD_AREA} FROM household h WHERE h.id = :id",
     "resident": (
-        f"SELECT coalesce({_HOUSEHOLD_AREA}, r.county_code) FROM resident r"
+        f"SELECT coalesce({HOUSEHOLD_AREA}, r.county_code) FROM resident r"
         " LEFT JOIN household h ON h.id = r.household_id WHERE r.id = :id"
     ),
     "case": (
-        f"SELECT coalesce({_HOUSEHOLD_AREA}, c.county_code) FROM case_report c"
+        f"SELECT coalesce({HOUSEHOLD_AREA}, c.county_code) FROM case_report c"
         " LEFT JOIN resident r ON r.id = c.resident_id"
         " LEFT JOIN household h ON h.id = coalesce(r.household_id, c.household_id)"
         " WHERE c.id = :id"
     ),
     "visit": (
-        f"SELECT {_HOUSEHOLD_AREA} FROM visit v JOIN household h ON h.id = v.household_id"
+        f"SELECT {HOUSEHOLD_AREA} FROM visit v JOIN household h ON h.id = v.household_id"
         " WHERE v.id = :id"
     ),
     "review": (
-        f"SELECT {_HOUSEHOLD_AREA} FROM geocode_review g JOIN household h ON h.id = g.household_id"
+        f"SELECT {HOUSEHOLD_AREA} FROM geocode_review g JOIN household h ON h.id = g.household_id"
         " WHERE g.id = :id"
     ),
 }

@@ -234,14 +234,21 @@ def _filters(
     return "".join(f" AND {c}" for c in clauses), params
 
 
+def area_figures(
+    session: Session, *, codes: Sequence[str], as_of: dt.date
+) -> dict[str, tuple[int, int]]:
+    """(households, residents) of each area in ``codes``, counted where they
+    live: in the micro-grids under the area on ``as_of``."""
+    if not codes:
+        return {}
+    result = session.execute(text(_FIGURES_SQL), {"codes": list(codes), "as_of": as_of})
+    return {str(code): (int(h), int(r)) for code, h, r in result}
+
+
 def _with_figures(
     session: Session, *, rows: Sequence[Row[Any]], as_of: dt.date
 ) -> list[AreaRecord]:
-    codes = [str(row[0]) for row in rows]
-    figures: dict[str, tuple[int, int]] = {}
-    if codes:
-        result = session.execute(text(_FIGURES_SQL), {"codes": codes, "as_of": as_of})
-        figures = {code: (int(h), int(r)) for code, h, r in result}
+    figures = area_figures(session, codes=[str(row[0]) for row in rows], as_of=as_of)
     records = []
     for row in rows:
         (code, name, level, kind, parent, synthetic, version, vfrom, vto, km2, kids, wkb) = row  # type: ignore[misc]

@@ -38,7 +38,7 @@ from shapely.geometry import Point
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
-from db.access import Scope
+from db.access import HOUSEHOLD_AREA, ROOTS_SUBTREE_CODES, Scope
 from db.areas import IN_FORCE, SUBTREE_CODES, BBox, require_area
 from db.models import CHECKPOINT_KINDS, HEALTH_CODES, Passage
 from db.paging import Page
@@ -499,22 +499,14 @@ def _cleaned(row: PassageInput) -> PassageInput:
     )
 
 
-# Codes of the scope's roots and every area below them, as of :as_of (:roots bound).
-_SCOPE_SUBTREE_CODES = f"""
-WITH RECURSIVE sub(code) AS (
-    SELECT a.code FROM area a WHERE a.code = ANY(:roots) AND {IN_FORCE}
-  UNION
-    SELECT a.code FROM area a JOIN sub s ON a.parent_code = s.code WHERE {IN_FORCE}
-) SELECT code FROM sub
-"""
 # Which of the residents :ids live in the scope (where db.access places a resident).
 _RESIDENTS_IN_SCOPE = (
     "SELECT r.id FROM resident r LEFT JOIN household h ON h.id = r.household_id"
-    " WHERE r.id = ANY(:ids) AND coalesce(h.microgrid_code, h.area_code, h.county_code,"
-    f" r.county_code) IN ({_SCOPE_SUBTREE_CODES})"
+    f" WHERE r.id = ANY(:ids) AND coalesce({HOUSEHOLD_AREA}, r.county_code)"
+    f" IN ({ROOTS_SUBTREE_CODES})"
 )
 _CODES_IN_SCOPE = (
-    f"SELECT c FROM unnest(CAST(:codes AS text[])) AS c WHERE c IN ({_SCOPE_SUBTREE_CODES})"
+    f"SELECT c FROM unnest(CAST(:codes AS text[])) AS c WHERE c IN ({ROOTS_SUBTREE_CODES})"
 )
 
 

@@ -31,7 +31,8 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
-from db.areas import IN_FORCE, BBox
+from db.access import ROOTS_SUBTREE_CODES
+from db.areas import IN_FORCE, BBox, area_figures
 from db.models import AREA_LEVELS
 from geo.errors import NotFound
 
@@ -114,15 +115,6 @@ WITH RECURSIVE sub(code) AS (
 ) SELECT code FROM sub
 """
 
-# Codes of :roots and of their descendants, in force on :as_of.
-_UNDER_ROOTS = f"""
-WITH RECURSIVE sub(code) AS (
-    SELECT a.code FROM area a WHERE a.code = ANY(:roots) AND {IN_FORCE}
-  UNION
-    SELECT a.code FROM area a JOIN sub s ON a.parent_code = s.code WHERE {IN_FORCE}
-) SELECT code FROM sub
-"""
-
 # A checkpoint (alias c) lies in the polygon of one of :roots on :as_of.
 _CHECKPOINT_IN_ROOTS = (
     f"EXISTS (SELECT 1 FROM area a WHERE a.code = ANY(:roots) AND {IN_FORCE}"
@@ -183,22 +175,6 @@ FROM area a
 WHERE a.level = :level AND {IN_FORCE}
 """
 
-# Figures of a set of areas: walk down to their micro-grids (as of the date),
-# then count the households assigned there and their residents.
-_FIGURES = f"""
-WITH RECURSIVE tree(root, code) AS (
-    SELECT a.code, a.code FROM area a WHERE a.code = ANY(:codes) AND {IN_FORCE}
-  UNION ALL
-    SELECT t.root, a.code FROM area a JOIN tree t ON a.parent_code = t.code WHERE {IN_FORCE}
-),
-hh AS (
-    SELECT t.root, h.id FROM tree t JOIN household h ON h.microgrid_code = t.code
-)
-SELECT hh.root, count(DISTINCT hh.id), count(r.id)
-FROM hh LEFT JOIN resident r ON r.household_id = hh.id
-GROUP BY hh.root
-"""
-
 
 def area_page(
     session: Session,
@@ -219,7 +195,7 @@ def area_page(
         where = f" AND ST_Intersects(a.geom, {_BOX})"
         params |= _box_params(bbox)
     if roots is not None:
-        where += f" AND a.code IN ({_UNDER_ROOTS})"
+        where += f" AND a.code IN ({ROOTS_SUBTREE_CODES})"
         params["roots"] = list(roots)
     matched = int(
         session.execute(
@@ -242,7 +218,7 @@ def area_item(
     sql = _AREA_SELECT + " AND a.code = :code"
     params: dict[str, object] = {"level": level, "code": code, "as_of": as_of}
     if roots is not None:
-        sql += f" AND a.code IN ({_UNDER_ROOTS})"
+        sql += f" AND a.code IN ({ROOTS_SUBTREE_CODES})"
         params["roots"] = list(roots)
     rows = session.execute(text(sql), params).all()
     if not rows:
@@ -251,11 +227,7 @@ def area_item(
 
 
 def _area_items(session: Session, *, rows: Sequence[Row[Any]], as_of: dt.date) -> list[AreaItem]:
-    codes = [str(row[0]) for row in rows]
-    figures: dict[str, tuple[int, int]] = {}
-    if codes:
-        result = session.execute(text(_FIGURES), {"codes": codes, "as_of": as_of})
-        figures = {str(code): (int(h), int(r)) for code, h, r in result}
+    figures = area_figures(session, codes=[str(row[0]) for row in rows], as_of=as_of)
     items = []
     for row in rows:
         code, name, level, kind, parent, vfrom, vto, km2, wkb = row  # type: ignore[misc]

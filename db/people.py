@@ -23,7 +23,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from db.access import object_area
+from db.access import HOUSEHOLD_AREA, object_area
 from db.areas import IN_FORCE, SUBTREE_CODES, BBox, require_area
 from db.layers import (
     HOUSEHOLD_LAYER_STATUSES,
@@ -157,10 +157,6 @@ def list_buildings(
 
 
 # -- households -------------------------------------------------------------------------
-# The area a household is counted in (as db.access.OBJECT_AREA_SQL has it).
-HOUSEHOLD_AREA = "coalesce(h.microgrid_code, h.area_code, h.county_code)"
-
-
 def _household_scope(*, status: str | None) -> str:
     """Households of the subtree: assigned to a micro-grid in it, or else located
     only to an area in it (fallback), or else — for the county itself — not

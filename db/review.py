@@ -16,6 +16,7 @@ from shapely.geometry import Point
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from db.access import HOUSEHOLD_AREA
 from db.areas import IN_FORCE, SUBTREE_CODES, require_area
 from db.assign import assign_households
 from db.paging import Page
@@ -51,9 +52,7 @@ def list_review(
     }
     if within is not None:
         require_area(session, code=within, as_of=as_of)
-        clauses.append(
-            f"coalesce(h.microgrid_code, h.area_code, h.county_code) IN ({SUBTREE_CODES})"
-        )
+        clauses.append(f"{HOUSEHOLD_AREA} IN ({SUBTREE_CODES})")
         params["within"] = within
     where = " AND ".join(clauses)
     source = "geocode_review g JOIN household h ON h.id = g.household_id"

@@ -40,7 +40,14 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from db.access import Scope, area_in_scope, object_in_scope, round_in_scope
+from db.access import (
+    HOUSEHOLD_AREA,
+    ROOTS_SUBTREE_CODES,
+    Scope,
+    area_in_scope,
+    object_in_scope,
+    round_in_scope,
+)
 from db.areas import IN_FORCE, SUBTREE_CODES
 from db.models import VISIT_RESULTS
 from db.paging import Page
@@ -172,14 +179,6 @@ WITH RECURSIVE up(code, parent_code) AS (
 """
 
 
-# Codes of the scope's roots and every area below them, as of :as_of (:roots bound).
-SCOPE_SUBTREE_CODES = f"""
-WITH RECURSIVE sub(code) AS (
-    SELECT a.code FROM area a WHERE a.code = ANY(:roots) AND {IN_FORCE}
-  UNION
-    SELECT a.code FROM area a JOIN sub s ON a.parent_code = s.code WHERE {IN_FORCE}
-) SELECT code FROM sub
-"""
 # The areas whose rounds a scope sees (db.access.round_in_scope): its subtrees,
 # and every area above one of its roots.
 _SCOPE_ROUND_AREAS = f"""
@@ -282,7 +281,7 @@ def round_figures(session: Session, *, round_id: int, as_of: dt.date, scope: Sco
         day = found.start_date
     in_scope, scope_params = "", {}
     if not scope.everything:
-        in_scope = f" AND h.microgrid_code IN ({SCOPE_SUBTREE_CODES})"
+        in_scope = f" AND h.microgrid_code IN ({ROOTS_SUBTREE_CODES})"
         scope_params = {"roots": list(scope.roots)}
     row = session.execute(
         text(
@@ -804,7 +803,7 @@ def list_visits(
     if not scope.everything:
         clauses.append(
             "EXISTS (SELECT 1 FROM household h WHERE h.id = v.household_id AND"
-            f" coalesce(h.microgrid_code, h.area_code, h.county_code) IN ({SCOPE_SUBTREE_CODES}))"
+            f" {HOUSEHOLD_AREA} IN ({ROOTS_SUBTREE_CODES}))"
         )
         params |= {"roots": list(scope.roots), "as_of": as_of}
     for column, value in (("household_id", household_id), ("round_id", round_id)):
