@@ -144,6 +144,26 @@ def get_area(session: Session, *, code: str, as_of: dt.date) -> AreaRecord:
     return _with_figures(session, rows=rows, as_of=as_of)[0]
 
 
+@dataclass(frozen=True)
+class AreaRef:
+    """An area's code, name and level (no figures, no geometry)."""
+
+    code: str
+    name: str
+    level: str
+
+
+def area_ref(session: Session, *, code: str, as_of: dt.date) -> AreaRef:
+    """The area in force on ``as_of``; ``NotFound`` if none."""
+    row = session.execute(
+        text(f"SELECT a.code, a.name, a.level FROM area a WHERE a.code = :code AND {IN_FORCE}"),
+        {"code": code, "as_of": as_of},
+    ).first()
+    if row is None:
+        raise NotFound(f"no area with code {code!r} on {as_of.isoformat()}")
+    return AreaRef(code=str(row[0]), name=str(row[1]), level=str(row[2]))
+
+
 def require_area(session: Session, *, code: str, as_of: dt.date) -> None:
     """``NotFound`` unless ``code`` is in force on ``as_of`` (cheap: no figures)."""
     found = session.execute(

@@ -111,7 +111,8 @@ def layer_etag(*, key: str, crs: str) -> str:
 def is_cached(session: Session, *, key: str) -> bool:
     return (
         session.execute(
-            text("SELECT 1 FROM layer_cache WHERE cache_key = :key LIMIT 1"), {"key": key}
+            # The members are stored for every key, even a layer with no area.
+            text("SELECT 1 FROM layer_cache_meta WHERE cache_key = :key"), {"key": key}
         ).first()
         is not None
     )
@@ -176,15 +177,21 @@ class CachedFeature:
     colour: str
 
 
+def cached_members(session: Session, *, key: str) -> dict[str, Any] | None:
+    """The collection's members (legend, round, totals…) stored under ``key``; None when not cached."""
+    row = session.execute(
+        text("SELECT members FROM layer_cache_meta WHERE cache_key = :key"), {"key": key}
+    ).first()
+    return None if row is None else dict(row[0])
+
+
 def cached_layer(
     session: Session, *, key: str, level: str, as_of: object
 ) -> tuple[list[CachedFeature], dict[str, Any]] | None:
     """The cached figures of ``key`` with their geometry in force on ``as_of``,
     ordered by code, and the collection's members; None when not cached."""
-    meta = session.execute(
-        text("SELECT members FROM layer_cache_meta WHERE cache_key = :key"), {"key": key}
-    ).first()
-    if meta is None:
+    members = cached_members(session, key=key)
+    if members is None:
         return None
     rows = session.execute(
         text(
@@ -207,7 +214,7 @@ def cached_layer(
         )
         for r in rows
     ]  # fmt: skip
-    return features, dict(meta[0])
+    return features, members
 
 
 def tile_parameters(

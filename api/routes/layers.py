@@ -34,7 +34,15 @@ from db.layers import (
     household_facts,
     require_layer,
 )
-from db.tiles import cache_key, cached_layer, data_epochs, is_cached, layer_etag, store_figures
+from db.tiles import (
+    cache_key,
+    cached_layer,
+    cached_members,
+    data_epochs,
+    is_cached,
+    layer_etag,
+    store_figures,
+)
 from geo.classify import METHODS, Classified, Legend, LegendClass, classify, parse_breaks
 from geo.crs import Crs
 from geo.errors import Forbidden
@@ -165,6 +173,18 @@ def ensure_cached(session: Session, *, key: str, layer: str, query: LayerQuery, 
         )  # fmt: skip
 
 
+def layer_totals(session: Session, *, layer: str, query: LayerQuery) -> dict[str, Any]:
+    """The ``totals`` member of the layer's collection under ``query.within``
+    at the level below it — what GET /api/layers/{layer} answers — from the
+    layer cache (computed and stored on a miss)."""
+    level = query.level or default_level(session, within=query.within, as_of=query.as_of)
+    key = layer_key(session, layer=layer, query=query, level=level)
+    ensure_cached(session, key=key, layer=layer, query=query, level=level)
+    members = cached_members(session, key=key)
+    assert members is not None  # stored above, in this transaction
+    return dict(members["totals"], round=members["round"])
+
+
 @router.get(
     "/layers/{layer}", response_class=GeoJSONResponse,
     responses={304: {"description": "Not modified (If-None-Match)"}},
@@ -290,6 +310,7 @@ def hexagons(
     principal: PrincipalDep,
     layer: str,
     session: SessionDep,
+    crs: CrsDep,
     as_of: AsOfDep,
     within: Annotated[
         str | None,
@@ -333,7 +354,7 @@ def hexagons(
     features = [
         {
             "type": "Feature", "id": cell.cell,
-            "geometry": geometry_to_geojson(cell.polygon_4326),
+            "geometry": geometry_to_geojson(cell.polygon_4326, crs=crs),
             "properties": {
                 "cell": cell.cell, "households": cell.households, "value": value,
                 "numerator": cell.numerator, "denominator": cell.denominator,

@@ -1,5 +1,5 @@
-"""GET /api/figures: every key figure equals the layers' totals for the area
-itself (its own level), on the day and the day before."""
+"""GET /api/figures: every key figure equals the layers' totals under the
+area, on the day and the day before, and those are the area's own."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ LAYER_OF = {
 }  # fmt: skip
 
 
-def totals(client, layer: str, *, as_of: str, level: str | None = "county") -> dict:
+def totals(client, layer: str, *, as_of: str, level: str | None = None) -> dict:
     params = {"within": COUNTY, "as_of": as_of}
     if level:
         params["level"] = level
@@ -22,7 +22,7 @@ def totals(client, layer: str, *, as_of: str, level: str | None = "county") -> d
     return response.json()["totals"]
 
 
-def expected(client, *, as_of: str, level: str | None = "county") -> dict[str, float | None]:
+def expected(client, *, as_of: str, level: str | None = None) -> dict[str, float | None]:
     t = {layer: totals(client, layer, as_of=as_of, level=level) for layer in
          ("coverage", "incomplete", "quarantine", "quarantine_overdue", "cases", "checkpoint_flags")}  # fmt: skip
     return {
@@ -41,7 +41,7 @@ def test_figures_equal_the_layers_totals(demo_client) -> None:
     response = demo_client.get("/api/figures", params={"within": COUNTY, "as_of": "2020-02-06"})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["within"] == COUNTY and body["level"] == "county"
+    assert body["within"] == COUNTY and body["area"]["level"] == "county"
     assert body["as_of"] == "2020-02-06" and body["previous"] == "2020-02-05"
     figures = {f["id"]: f for f in body["figures"]}
     assert list(figures) == [
@@ -60,10 +60,9 @@ def test_figures_equal_the_layers_totals(demo_client) -> None:
     assert figures["visited"]["value"] > 0
     assert figures["coverage"]["value"] is not None
     assert figures["quarantine"]["value"] > 0
-    # The county's own totals equal the sum over its townships (the layers' default level).
-    by_town = expected(demo_client, as_of="2020-02-06", level=None)
-    for name in ("households", "visited", "incomplete", "quarantine", "cases"):
-        assert by_town[name] == pytest.approx(today[name]), name
+    # The sum over the townships (the layers' default level) is the county's own figure.
+    own = expected(demo_client, as_of="2020-02-06", level="county")
+    assert own == today
 
 
 def test_figures_default_to_the_accounts_area_and_refuse_others(demo_client) -> None:

@@ -62,10 +62,15 @@ def assert_figures(page, api, *, within: str, as_of: str) -> None:
     )
     body = api.get("/api/figures", params={"within": within, "as_of": as_of}, timeout=300).json()
     cards = page.evaluate(
-        "Array.from(document.querySelectorAll('#figures .figure')).map(d => [d.dataset.id, d.dataset.value, d.dataset.change, d.querySelector('.value').textContent])"
+        "Array.from(document.querySelectorAll('#figures .figure')).map(d => [d.dataset.id, d.dataset.value, d.dataset.change, d.querySelector('.value').textContent, d.querySelector('.change').className])"
     )
     assert [c[0] for c in cards] == [f["id"] for f in body["figures"]]
-    for (fid, value, change, text), figure in zip(cards, body["figures"], strict=True):
+    for (fid, value, change, text, change_class), figure in zip(cards, body["figures"], strict=True):
+        # A change is coloured as good or bad news by the figure's own direction.
+        direction = "up" if (figure["change"] or 0) > 0 else "down" if (figure["change"] or 0) < 0 else None
+        verdict = None if direction is None or not figure["better"] else (
+            "good" if direction == figure["better"] else "bad")
+        assert ({"good", "bad"} & set(change_class.split())) == ({verdict} if verdict else set()), fid
         expected = figure["value"]
         assert (float(value) if value else None) == (
             None if expected is None else pytest.approx(expected)
