@@ -13,6 +13,7 @@ from api.inputs import RefuseNul
 from api.routes import (
     areas,
     auth,
+    basemap,
     cases,
     checkpoints,
     figures,
@@ -26,11 +27,14 @@ from api.routes import (
     tiles,
     visits,
 )
+from api.settings import BasemapSettings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
-def create_app() -> FastAPI:
+def create_app(*, basemap_settings: BasemapSettings | None = None) -> FastAPI:
+    """The application; a basemap the settings do not fully describe is
+    refused here, at start-up, with the reason (``InvalidInput``)."""
     # No /docs or /redoc: FastAPI's pages load Swagger UI from a CDN, and the
     # networks Wangge runs on have no internet. /openapi.json is served.
     app = FastAPI(
@@ -40,11 +44,14 @@ def create_app() -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.state.basemap, app.state.basemap_archive = basemap.configured_basemap(
+        basemap_settings or BasemapSettings()
+    )
     install_error_handlers(app)
     app.add_middleware(RefuseNul)
     for module in (
         health, auth, areas, people, geocode, imports, visits, cases, checkpoints, layers, tiles,
-        ogc, figures, reports,
+        ogc, figures, reports, basemap,
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")

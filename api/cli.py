@@ -416,10 +416,9 @@ def serve(
 ) -> None:
     """Serve the API and the map (starting the embedded database if needed)."""
     settings = ApiSettings()
+    application = create_app()  # first: a bad basemap setting stops here, with the reason
     migrations.upgrade(_db_url())
-    uvicorn.run(
-        create_app(), host=host or settings.host, port=port or settings.port, log_level="info"
-    )
+    uvicorn.run(application, host=host or settings.host, port=port or settings.port, log_level="info")
 
 
 def main() -> None:

