@@ -21,6 +21,7 @@ from api.routes import (
     health,
     imports,
     layers,
+    microgrids,
     ogc,
     people,
     reports,
@@ -51,7 +52,7 @@ def create_app(*, basemap_settings: BasemapSettings | None = None) -> FastAPI:
     app.add_middleware(RefuseNul)
     for module in (
         health, auth, areas, people, geocode, imports, visits, cases, checkpoints, layers, tiles,
-        ogc, figures, reports, basemap,
+        ogc, figures, reports, basemap, microgrids,
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
@@ -59,5 +60,9 @@ def create_app(*, basemap_settings: BasemapSettings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
+    @app.get("/editor", include_in_schema=False)
+    def editor() -> FileResponse:
+        return FileResponse(WEB_DIR / "editor.html", media_type="text/html")
 
     return app

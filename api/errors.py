@@ -17,6 +17,8 @@ from geo.errors import (
     InvalidInput,
     LimitExceeded,
     NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
     TooManyRequests,
     Unauthenticated,
     Unavailable,
@@ -36,6 +38,8 @@ STATUS_BY_ERROR: tuple[tuple[type[WanggeError], int], ...] = (
     (Forbidden, 403),
     (TooManyRequests, 429),
     (Conflict, 409),
+    (PreconditionFailed, 412),
+    (PreconditionRequired, 428),
     (Unavailable, 503),
     (WanggeError, 400),
 )

@@ -53,6 +53,18 @@ class Conflict(WanggeError):
     title = "Conflict"
 
 
+class PreconditionFailed(WanggeError):
+    """A conditional write whose ETag is no longer current: someone else saved first."""
+
+    title = "Precondition failed"
+
+
+class PreconditionRequired(WanggeError):
+    """A write that must name the version it changes (If-Match) did not."""
+
+    title = "Precondition required"
+
+
 class Unavailable(WanggeError):
     """A component Wangge needs (database, binaries) is missing or down."""
 

@@ -109,6 +109,46 @@ def count_rows(session: Session, table: str) -> int:
     return int(session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
 
 
+def live_demo_database(pg: ThrowawayCluster, name: str, *, households: int, seed: int) -> tuple[str, Engine]:
+    """A database ``name`` holding the demo county moved to today, for tests
+    whose writes must commit. Returns its URL and an owner engine (the caller
+    disposes of it)."""
+    from db.demo import load_demo
+    from geo.localtime import local_today
+
+    url = pg.database(name)
+    engine = create_engine(url)
+    load_demo(engine, county_code="445321", households=households, seed=seed, today=local_today())
+    return url, engine
+
+
+def add_account(engine: Engine, *, name: str, role: str, areas: list[str], password_hash: str) -> None:
+    """Make (or remake) an account, as the schema owner."""
+    from db.accounts import replace_account
+    from db.engine import session_scope
+    from geo.localtime import local_today
+
+    with session_scope(engine) as session:
+        replace_account(session, name=name, role=role, areas=areas, password_hash=password_hash,
+                        today=local_today())  # fmt: skip
+
+
+def scalar_sql(engine: Engine, sql: str, **params: object) -> object:
+    with engine.connect() as connection:
+        return connection.execute(text(sql), params).scalar_one()
+
+
+BUSIEST_MICROGRID_SQL = (
+    "SELECT h.microgrid_code FROM household h WHERE h.microgrid_code IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM visit v WHERE v.household_id = h.id)"
+    " GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+)
+GRID_WITH_MOST_MICROGRIDS_SQL = (
+    "SELECT parent_code FROM area WHERE level = 'microgrid' AND valid_to IS NULL"
+    " GROUP BY parent_code ORDER BY count(*) DESC, parent_code LIMIT 1"
+)
+
+
 @pytest.fixture
 def shared_boundaries() -> Path:
     if not SHARED_BOUNDARIES.is_dir():
