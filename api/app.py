@@ -16,6 +16,7 @@ from api.routes import (
     basemap,
     cases,
     checkpoints,
+    fieldwork,
     figures,
     geocode,
     health,
@@ -52,7 +53,7 @@ def create_app(*, basemap_settings: BasemapSettings | None = None) -> FastAPI:
     app.add_middleware(RefuseNul)
     for module in (
         health, auth, areas, people, geocode, imports, visits, cases, checkpoints, layers, tiles,
-        ogc, figures, reports, basemap, microgrids,
+        ogc, figures, reports, basemap, microgrids, fieldwork,
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
@@ -64,5 +65,18 @@ def create_app(*, basemap_settings: BasemapSettings | None = None) -> FastAPI:
     @app.get("/editor", include_in_schema=False)
     def editor() -> FileResponse:
         return FileResponse(WEB_DIR / "editor.html", media_type="text/html")
+
+    @app.get("/m", include_in_schema=False)
+    def phone() -> FileResponse:
+        return FileResponse(WEB_DIR / "m.html", media_type="text/html")
+
+    @app.get("/m-sw.js", include_in_schema=False)
+    def phone_service_worker() -> FileResponse:
+        # Served from the root so its scope covers /m; never cached by HTTP,
+        # so a new version of the page reaches the phones.
+        return FileResponse(
+            WEB_DIR / "static" / "m-sw.js", media_type="text/javascript",
+            headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
+        )  # fmt: skip
 
     return app

@@ -22,6 +22,8 @@ PERSONAL_ROUTES = frozenset({
     "/api/cases", "/api/cases/{case_id}", "/api/visits",
     "/api/checkpoints/{checkpoint_id}/passages", "/api/geocode/review",
     "/api/imports/{import_id}/rejected.csv", "/api/imports/{import_id}/rejected.xlsx",
+    "/api/tasks", "/api/routes/visits", "/api/routes/visits.gpx",
+    "/api/areas/{grid}/microgrids",
 })  # fmt: skip
 # Recorded by their routes themselves, with more to say.
 SELF_AUDITED = frozenset(

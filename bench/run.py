@@ -6,7 +6,14 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("bench.demo_load", "bench.assignment", "bench.ingest", "bench.layers")
+BENCHMARKS = (
+    "bench.demo_load",
+    "bench.assignment",
+    "bench.ingest",
+    "bench.layers",
+    "bench.routes",
+    "bench.suggest",
+)
 
 
 def main() -> int:

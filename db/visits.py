@@ -67,8 +67,10 @@ _MAX_PERSONS_SEEN = 10_000
 _TEXT_CAPS = {"note": 2_000, "far_reason": 1_000}
 _VISIT_MEMBERS = (
     "household_id", "round_id", "result", "persons_seen", "note",
-    "visited_at", "location", "far_reason", "crs", "idempotency_key",
+    "visited_at", "location", "far_reason", "crs", "idempotency_key", "temperatures",
 )  # fmt: skip
+_MAX_TEMPERATURES = 50  # readings per visit (a household's quarantined members)
+_TEMPERATURE_RANGE_C = (30.0, 45.0)
 # Members of a stored visit that only the server sets: a body naming one is
 # refused (mass assignment), never silently obeyed or dropped.
 SERVER_SET_MEMBERS = ("id", "county_code", "worker", "distance_m", "created_at")
@@ -343,6 +345,7 @@ class VisitInput:
     lon_4326: float
     lat_4326: float
     far_reason: str | None
+    temperatures: tuple[tuple[int, float], ...] = ()  # (resident_id, °C) taken at the door
 
     @property
     def visit_date(self) -> dt.date:
@@ -382,7 +385,34 @@ def parse_visit(payload: Any, *, now: dt.datetime) -> VisitInput:
         persons_seen=persons_seen, note=_text_member(payload, "note"),
         visited_at=_visited_at(payload.get("visited_at"), now=now), lon_4326=lon, lat_4326=lat,
         far_reason=(_text_member(payload, "far_reason") or "").strip() or None,
+        temperatures=_temperatures(payload.get("temperatures")),
     )  # fmt: skip
+
+
+def _temperatures(value: Any) -> tuple[tuple[int, float], ...]:
+    """``[{"resident_id": …, "temperature_c": …}, …]`` → (id, °C) pairs, one per person."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidInput(f"temperatures must be an array, not {_json_type(value)}")
+    if len(value) > _MAX_TEMPERATURES:
+        raise InvalidInput(f"temperatures has {len(value)} readings; at most {_MAX_TEMPERATURES}")
+    readings: dict[int, float] = {}
+    low, high = _TEMPERATURE_RANGE_C
+    for index, item in enumerate(value):
+        if not isinstance(item, Mapping) or set(item) != {"resident_id", "temperature_c"}:
+            raise InvalidInput(f"temperatures[{index}] must be {{resident_id, temperature_c}}")
+        resident_id = _id_member(item, "resident_id")
+        reading = item["temperature_c"]
+        if isinstance(reading, bool) or not isinstance(reading, int | float) or not low <= reading <= high:
+            raise InvalidInput(
+                f"temperatures[{index}].temperature_c {reading!r} is not a temperature between {low} and {high} °C"
+            )
+        if resident_id in readings:
+            raise InvalidInput(f"temperatures: resident {resident_id} is given twice")
+        assert resident_id is not None
+        readings[resident_id] = round(float(reading), 1)
+    return tuple(readings.items())
 
 
 def _json_type(value: Any) -> str:
@@ -557,7 +587,40 @@ def record_visit(session: Session, *, visit: VisitInput, recorder: Recorder) -> 
          "worker": recorder.worker, "visited_at": visit.visited_at, "lon": visit.lon_4326,
          "lat": visit.lat_4326, "distance_m": distance_m, "far_reason": visit.far_reason},
     ).one()  # fmt: skip
-    return _visit_json(row)
+    stored = _visit_json(row)
+    if visit.temperatures:
+        stored["temperatures"] = _record_temperatures(session, visit=visit, county=county)
+    return stored
+
+
+def _record_temperatures(
+    session: Session, *, visit: VisitInput, county: str
+) -> list[dict[str, Any]]:
+    """Store the temperatures taken at the door as the residents' checks at
+    the visit's time; each resident must live in the visited household."""
+    ids = [resident_id for resident_id, _ in visit.temperatures]
+    living = {
+        int(r)
+        for (r,) in session.execute(
+            text("SELECT id FROM resident WHERE household_id = :h AND id = ANY(:ids)"),
+            {"h": visit.household_id, "ids": ids},
+        )
+    }
+    strangers = [str(i) for i in ids if i not in living]
+    if strangers:
+        raise InvalidInput(
+            f"temperatures: resident(s) {', '.join(strangers)} do not live in household {visit.household_id}"
+        )
+    session.execute(
+        text(
+            "INSERT INTO temperature_check (county_code, resident_id, checked_at, temperature_c)"
+            " SELECT :county, t.id, :at, t.c FROM unnest(CAST(:ids AS bigint[]),"
+            " CAST(:temps AS numeric[])) AS t(id, c)"
+        ),
+        {"county": county, "at": visit.visited_at, "ids": ids,
+         "temps": [c for _, c in visit.temperatures]},
+    )  # fmt: skip
+    return [{"resident_id": i, "temperature_c": c} for i, c in visit.temperatures]
 
 
 def _household_in_scope(session: Session, *, household_id: int, recorder: Recorder) -> bool:

@@ -615,7 +615,8 @@ def _useful_moves(
                 if key in tried or used.intersection(groups):
                     continue
                 move = _recut(layout, groups, buildings=buildings, band=band)
-                if move is None or move.gain[0] < 0 or move.gain[1] < 0 or move.gain == (0, 0):
+                # A useful re-cut lowers one count and raises neither.
+                if move is None or not _improves((0, 0), move.gain):
                     tried.add(key)
                 elif best is None or move.gain > best.gain:
                     best = move

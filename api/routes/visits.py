@@ -57,7 +57,9 @@ _VISIT_BODY_DOC = (
     " persons_seen (≥ 0, default 0), note, visited_at (ISO 8601; no offset means"
     " China Standard Time; default now; at most 5 min ahead), location (GeoJSON Point,"
     " required), crs (of location: wgs84 default, gcj02, bd09, EPSG:n), far_reason"
-    " (required beyond 100 m), idempotency_key (batch items). The worker is the account"
+    " (required beyond 100 m), temperatures (readings taken at the door: [{resident_id,"
+    " temperature_c}], residents of the household, stored as their temperature checks at"
+    " visited_at), idempotency_key (batch items). The worker is the account"
     " sending it: a body naming worker (or id, county_code, distance_m, created_at) is refused."
 )
 

@@ -239,7 +239,12 @@
       remember(session);
       signIn(me);
     } catch (err) {
-      if (!err.unauthorized) signOut(`无法确认登录 · Could not check the login: ${err.message}`);
+      if (err.unauthorized) return;
+      // No connection (a phone in a stairwell, a page opened from the offline cache):
+      // keep the stored, unexpired session; the server checks the token on the next call.
+      const session = stored();
+      if (err instanceof TypeError && session && session.account) { signIn(session.account); return; }
+      signOut(`无法确认登录 · Could not check the login: ${err.message}`);
     }
   }
 
