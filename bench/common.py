@@ -127,14 +127,21 @@ def nproc() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def machine_description(*, bench: BenchCluster, dbname: str) -> dict[str, str]:
-    """nproc, CPU, RAM, kernel, Python, PostgreSQL and PostGIS (with GEOS) versions."""
+def host_description() -> dict[str, str]:
+    """nproc, CPU, RAM, kernel and Python version: what every benchmark reports."""
     return {
         "nproc": str(nproc()),
         "CPU": cpu_model(),
         "RAM": f"{ram_gib():.1f} GiB",
         "kernel": platform.release(),
         "Python": platform.python_version(),
+    }
+
+
+def machine_description(*, bench: BenchCluster, dbname: str) -> dict[str, str]:
+    """The host, PostgreSQL and PostGIS (with GEOS) versions."""
+    return {
+        **host_description(),
         "PostgreSQL": bench.scalar(dbname=dbname, sql="SHOW server_version"),
         "PostGIS": bench.scalar(
             dbname=dbname,

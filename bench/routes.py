@@ -28,7 +28,6 @@ import argparse
 import importlib.metadata
 import itertools
 import os
-import platform
 import statistics
 import sys
 import time
@@ -42,10 +41,9 @@ from numpy.typing import NDArray
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from bench.common import (
-    cpu_model,
+    host_description,
     markdown_table,
     nproc,
-    ram_gib,
     utc_now_text,
     write_section,
 )
@@ -299,11 +297,7 @@ def machine() -> dict[str, str]:
         name: importlib.metadata.version(name) for name in ("ortools", "elkai", "pyvroom", "numpy")
     }
     return {
-        "nproc": str(nproc()),
-        "CPU": cpu_model(),
-        "RAM": f"{ram_gib():.1f} GiB",
-        "kernel": platform.release(),
-        "Python": platform.python_version(),
+        **host_description(),
         "packages": ", ".join(f"{k} {v}" for k, v in versions.items()),
         "load average (1 min) before the run": f"{os.getloadavg()[0]:.2f}",
     }

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -34,11 +33,9 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from bench.common import (
-    cpu_model,
+    host_description,
     machine_lines,
     markdown_table,
-    nproc,
-    ram_gib,
     utc_now_text,
     write_section,
 )
@@ -343,11 +340,7 @@ def machine(*, load_at_start: float) -> dict[str, str]:
     """nproc, CPU, RAM, kernel, Python, shapely (GEOS) and numpy versions, and
     the load average before the run (other processes share the cores)."""
     return {
-        "nproc": str(nproc()),
-        "CPU": cpu_model(),
-        "RAM": f"{ram_gib():.1f} GiB",
-        "kernel": platform.release(),
-        "Python": platform.python_version(),
+        **host_description(),
         "shapely": f"{shapely.__version__} (GEOS {shapely.geos_version_string})",
         "numpy": np.__version__,
         "load average (1 min) before the run": f"{load_at_start:.2f}",

@@ -166,12 +166,7 @@ def area_ref(session: Session, *, code: str, as_of: dt.date) -> AreaRef:
 
 def require_area(session: Session, *, code: str, as_of: dt.date) -> None:
     """``NotFound`` unless ``code`` is in force on ``as_of`` (cheap: no figures)."""
-    found = session.execute(
-        text(f"SELECT 1 FROM area a WHERE a.code = :code AND {IN_FORCE}"),
-        {"code": code, "as_of": as_of},
-    ).first()
-    if found is None:
-        raise NotFound(f"no area with code {code!r} on {as_of.isoformat()}")
+    area_ref(session, code=code, as_of=as_of)
 
 
 def counties_of_points(session: Session, *, lon: Sequence[float], lat: Sequence[float]) -> set[str]:
