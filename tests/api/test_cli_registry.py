@@ -11,12 +11,16 @@ from tests.api.test_cli import run
 
 
 def test_demo_register_round_trip_through_the_cli(pg, tmp_path) -> None:
+    accounts_file = tmp_path / "demo-accounts.txt"
     url = pg.database("cli_registry")
-    env = dict(os.environ) | {"DATABASE_URL": url}
+    # WANGGE_DATA_DIR: the demo's accounts file goes beside it, never into the
+    # developer's var/ (whose passwords are for the developer's own demo).
+    env = dict(os.environ) | {"DATABASE_URL": url, "WANGGE_DATA_DIR": str(tmp_path / "pg")}
     made = run(
         "demo", "--households", "500", "--seed", "4", "--register-dir", str(tmp_path), env=env
     )
     assert made.returncode == 0, made.stderr
+    assert accounts_file.read_text().count("\n") == 6  # a header and one line per role
     gbk, xlsx = tmp_path / "445321_register_gbk.csv", tmp_path / "445321_register.xlsx"
     assert gbk.exists() and xlsx.exists()
 
