@@ -9,6 +9,7 @@ west half, B its east half; 60 households on a lattice strictly inside."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 
 import pytest
@@ -321,6 +322,7 @@ def test_others_may_not_edit(login, grid_world) -> None:
 
 
 # -- property: random sequences of splits, merges and redraws ---------------------------------
+_EXAMPLES = itertools.count()
 operation = st.one_of(
     st.tuples(st.just("split"), st.floats(0.1, 0.9), st.booleans()),
     st.tuples(st.just("merge"), st.integers(0, 10), st.integers(0, 10)),
@@ -330,8 +332,11 @@ operation = st.one_of(
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(operation, min_size=3, max_size=7))
-def test_random_edits_keep_the_partition(leader, session, steps) -> None:
+def test_random_edits_keep_the_partition(login, grid_world, session, steps) -> None:
+    # An account per example: the examples share one minute, and one account's
+    # requests would meet the per-account rate limit (600 a minute) on a fast machine.
     savepoint = session.begin_nested()
+    leader = login(f"prop_leader_{next(_EXAMPLES)}", "grid_leader", areas=[GRID])
     try:
         for step in steps:
             features = layout(leader)["features"]
