@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pyproj
 import pytest
 import shapely
 from hypothesis import given, settings
@@ -24,37 +23,14 @@ from geo.errors import InvalidInput
 from geo.partition import band_partition
 from geo.suggest import Building, Suggestion, suggest_microgrids
 
-LAEA = pyproj.Transformer.from_crs(
-    "EPSG:4326", "+proj=laea +lat_0=22.7 +lon_0=112.2 +datum=WGS84 +units=m", always_xy=True
-)
+# The same U-shaped grid and metric projection as the partition it builds on.
+from tests.geo.test_partition import U_SHAPE_4326, to_metres
+
 LON0, LAT0 = 112.2, 22.7
 # Where a cut meets a slanted edge, the new vertex is snapped to the 1e-6° grid:
 # it moves ≤ 0.5e-6° in one coordinate, ≤ 0.06 m off the edge. The gap or
 # overlap this leaves along the outline is at most that wide.
 SNAP_M = 0.06
-# A U-shaped (non-convex) area of about 3 km × 3 km: cuts across the notch leave
-# band_partition parts of two pieces.
-U_SHAPE_4326 = Polygon(
-    [
-        (112.20, 22.70),
-        (112.23, 22.70),
-        (112.23, 22.73),
-        (112.22, 22.73),
-        (112.22, 22.71),
-        (112.21, 22.71),
-        (112.21, 22.73),
-        (112.20, 22.73),
-    ]
-)
-
-
-def to_metres(geom: shapely.Geometry) -> shapely.Geometry:
-    """Project to LAEA metres. Densify first (~10 m): edges are straight in
-    lon/lat, not in LAEA, so a long edge and the same edge split at a cut agree."""
-    dense = shapely.segmentize(geom, 1e-4)
-    return shapely.transform(dense, lambda xy: np.column_stack(LAEA.transform(xy[:, 0], xy[:, 1])))
-
-
 def assert_tiles(suggestion: Suggestion, grid: Polygon | MultiPolygon) -> None:
     """Every part one valid Polygon on the grid; no overlap; union == grid."""
     geoms = [p.geom_4326 for p in suggestion.parts]
